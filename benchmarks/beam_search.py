@@ -1,0 +1,199 @@
+"""Beam search: sidkit-grid's ``beam`` decoder vs Hugging Face ``generate`` on the same model.
+
+Trains a GRID-size ``tiger`` briefly (synthetic data by default, or an interaction file via
+``--data``), then decodes the same histories with both at several beam widths, constrained
+to valid SIDs (HF: ``prefix_allowed_tokens_fn`` over a prefix dict), and reports top-K
+agreement, times and the speed ratio. Last line: ``speedup_vs_hf_generate_w20=<ratio>``.
+
+``--million``: constrained decoding over a 1,000,000-item catalog of random 3 × 256 SIDs,
+reporting index size, decode time and peak RSS (must stay < 2 GB).
+
+    .venv/bin/python benchmarks/beam_search.py [--threads 1] [--data Beauty.inter.tsv]
+    .venv/bin/python benchmarks/beam_search.py --million
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+from sidkit.context import Context
+from sidkit.data import leave_one_out, load_dataset
+from sidkit.types import Ragged, SIDTable
+from sidkit_grid.configs import BeamConfig, TigerConfig
+from sidkit_grid.configs.generators import GridOptimConfig, GridTrainConfig
+from sidkit_grid.decoding.beam import BeamDecoder
+from sidkit_grid.decoding.prefix_index import PrefixIndex
+from sidkit_grid.generators.sequences import BOS, PAD, SIDVocab, history_items
+from sidkit_grid.generators.tiger import TigerGenerator
+from sidkit_grid.tokenizers.common import deduplicate
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def random_sids(n_items: int, levels: int, width: int, seed: int, dedup: bool) -> SIDTable:
+    codes = np.random.default_rng(seed).integers(0, width, (n_items, levels))
+    return deduplicate(codes, width, "digit" if dedup else "none")
+
+
+def load_split(args):
+    if args.data:
+        ds = load_dataset("delimited", path=args.data)
+    else:
+        ds = load_dataset("synthetic", n_users=args.users, n_items=args.items, seed=args.seed)
+    return leave_one_out(ds, max_len=20)
+
+
+def train_tiger(split, sids, args) -> TigerGenerator:
+    train = GridTrainConfig(
+        epochs=1,
+        max_steps=args.train_steps,
+        batch_size=args.train_batch,
+        optim=GridOptimConfig(lr=args.lr),
+        progress=False,
+    )
+    gen = TigerGenerator(TigerConfig(train=train))
+    t = time.perf_counter()
+    gen.fit(sids, Context(split=split, seed=args.seed, device="cpu", progress=False))
+    print(
+        f"trained tiger (GRID size) for {args.train_steps} steps of {args.train_batch} (lr {args.lr}) in {time.perf_counter() - t:.1f}s, "
+        f"loss {gen.history[-1]['train_loss']:.3f}"
+    )
+    return gen
+
+
+def hf_generate(gen: TigerGenerator, sids: SIDTable, histories: Ragged, width: int, index: PrefixIndex, k: int):
+    """HF beam search with the standard trie callback; returns top-k items and seconds."""
+    tokens = gen.vocab.item_tokens(sids.codes)
+    allowed: dict[tuple[int, ...], set[int]] = {}
+    for row in tokens.tolist():
+        prefix = (BOS,)
+        for tok in row:
+            allowed.setdefault(prefix, set()).add(tok)
+            prefix += (tok,)
+    allowed_lists = {p: sorted(v) for p, v in allowed.items()}
+
+    def prefix_allowed_tokens_fn(_batch_id, sent):
+        return allowed_lists.get(tuple(sent.tolist()), [PAD])
+
+    context = gen.context(sids, history_items(histories, gen.max_len), None)
+    levels = sids.n_levels
+    t = time.perf_counter()
+    with torch.no_grad():
+        out = gen.model.generate(
+            input_ids=context,
+            attention_mask=context != PAD,
+            num_beams=width,
+            num_return_sequences=width,
+            max_new_tokens=levels,
+            prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
+            do_sample=False,
+            length_penalty=0.0,
+            early_stopping=True,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+    seconds = time.perf_counter() - t
+    seqs = out.sequences[:, 1 : 1 + levels] - torch.tensor(gen.vocab.offsets)
+    leaves = index.lookup(seqs).view(len(histories), width)
+    scores = out.sequences_scores.view(len(histories), width).float()
+    items, item_scores = index.expand(leaves, scores, k)
+    return items.numpy(), item_scores.numpy(), seconds
+
+
+def compare(args) -> None:
+    torch.manual_seed(args.seed)
+    split = load_split(args)
+    sids = random_sids(split.n_items, 3, 256, args.seed, dedup=True)
+    print(
+        f"data: {len(split.train)} users, {split.n_items} items; SIDs 3 x 256 + de-dup digit "
+        f"(codebook sizes {list(sids.codebook_sizes)})"
+    )
+    gen = train_tiger(split, sids, args)
+    rows = np.random.default_rng(args.seed).choice(
+        len(split.valid), min(args.histories, len(split.valid)), replace=False
+    )
+    histories = split.valid.histories.take(rows)
+    index = PrefixIndex(sids)
+    ratios = {}
+    print(
+        f"{'width':>5} {'ours_s':>8} {'hf_s':>8} {'speedup':>8} {'same_topK':>9} {'overlap@K':>9} {'max|dscore|':>11}"
+    )
+    for width in args.widths:
+        k = min(args.k, width)
+        decoder = BeamDecoder(BeamConfig(beam_width=width, batch_size=len(histories)))
+        decoder.rank(gen, sids, histories.take(np.arange(4)), k, None)  # warm-up
+        t = time.perf_counter()
+        ours = decoder.rank(gen, sids, histories, k, None)
+        ours_s = time.perf_counter() - t
+        hf_items, hf_scores, hf_s = hf_generate(gen, sids, histories, width, index, k)
+        same = np.mean([set(a) == set(b) for a, b in zip(ours.items.tolist(), hf_items.tolist(), strict=True)])
+        overlap = np.mean(
+            [len(set(a) & set(b)) / k for a, b in zip(ours.items.tolist(), hf_items.tolist(), strict=True)]
+        )
+        finite = np.isfinite(ours.scores) & np.isfinite(hf_scores)
+        dscore = float(np.abs(ours.scores - hf_scores)[finite].max()) if finite.any() else float("nan")
+        ratios[width] = hf_s / ours_s
+        print(
+            f"{width:>5} {ours_s:>8.3f} {hf_s:>8.3f} {ratios[width]:>7.1f}x {same:>9.3f} {overlap:>9.3f} {dscore:>11.2e}"
+        )
+    print(f"peak RSS {peak_rss_mb():.0f} MB")
+    print(f"speedup_vs_hf_generate_w20={ratios.get(20, float('nan')):.2f}")
+
+
+def million(args) -> None:
+    n, histories_n = 1_000_000, args.histories
+    sids = random_sids(n, 3, 256, args.seed, dedup=False)
+    gen = TigerGenerator(TigerConfig())
+    gen.build(SIDVocab(sids.codebook_sizes), seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    histories = Ragged.from_lists([rng.integers(0, n, rng.integers(5, 21)) for _ in range(histories_n)])
+    decoder = BeamDecoder(BeamConfig(beam_width=20, batch_size=args.batch_size))
+    t = time.perf_counter()
+    index = decoder.index(sids, gen.device)  # built once, reused by rank()
+    build_s = time.perf_counter() - t
+    t = time.perf_counter()
+    r = decoder.rank(gen, sids, histories, 10, None)
+    decode_s = time.perf_counter() - t
+    print(
+        f"catalog: {n} items, {index.n_sids} distinct SIDs (3 x 256, random); index {index.nbytes() / 2**20:.1f} MiB, "
+        f"built in {build_s:.2f}s"
+    )
+    print(
+        f"constrained beam search (width 20, k 10) of {histories_n} histories: {decode_s:.2f}s; "
+        f"all items valid: {bool((r.items >= 0).all())}"
+    )
+    rss = peak_rss_mb()
+    print(f"peak_rss_mb={rss:.0f} ({'OK' if rss < 2048 else 'OVER'} the 2 GB budget)")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", help="interaction file (CSV/TSV with user_id, item_id, timestamp), e.g. Beauty.inter.tsv")
+    p.add_argument("--users", type=int, default=2000, help="synthetic users")
+    p.add_argument("--items", type=int, default=2000, help="synthetic items")
+    p.add_argument("--train-steps", type=int, default=30, help="optimizer steps of the brief training")
+    p.add_argument("--train-batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--histories", type=int, default=256)
+    p.add_argument("--widths", type=int, nargs="+", default=[10, 20, 50])
+    p.add_argument("--k", type=int, default=10, help="top-K compared")
+    p.add_argument("--batch-size", type=int, default=256, help="histories per batch (--million)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--million", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {' '.join(sys.argv)}")
+    million(args) if args.million else compare(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Run directories, atomic writes, safetensors/JSON state files and stage fingerprints.
+
+No pickle anywhere: arrays go to safetensors (numpy API, so no torch import here),
+everything else to JSON. Every write goes to a temporary file in the same directory and
+is moved into place with ``os.replace``, so a killed process never leaves a half-written
+file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ArtifactError
+from .types import ItemEmbeddings, SIDTable
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "write_json",
+    "read_json",
+    "save_arrays",
+    "load_arrays",
+    "fingerprint",
+    "file_digest",
+    "save_sids",
+    "load_sids",
+    "save_embeddings",
+    "load_embeddings",
+    "StageRecord",
+]
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def write_json(path: Path | str, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: Path | str) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing") from None
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+
+
+def save_arrays(path: Path | str, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> None:
+    """Save named numpy arrays as one safetensors file, atomically."""
+    from safetensors.numpy import save
+
+    data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=dict(metadata or {}))
+    atomic_write_bytes(path, data)
+
+
+def load_arrays(path: Path | str, expect: Mapping[str, tuple[int | None, ...]] | None = None) -> dict[str, np.ndarray]:
+    """Load a safetensors file as numpy arrays; check names and shapes given in ``expect``
+    (``None`` in a shape is a wildcard)."""
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: missing")
+    try:
+        arrays = load_file(str(path))
+    except Exception as exc:
+        raise ArtifactError(f"{path}: not a readable safetensors file ({exc})") from None
+    for name, shape in (expect or {}).items():
+        if name not in arrays:
+            raise ArtifactError(f"{path}: tensor {name!r} missing (has: {', '.join(sorted(arrays))})")
+        got = arrays[name].shape
+        if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+            raise ArtifactError(f"{path}: tensor {name!r} has shape {tuple(got)}, expected {tuple(shape)}")
+    return arrays
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short, stable hash of JSON-able parts (configs, upstream fingerprints, versions)."""
+    blob = json.dumps(parts, sort_keys=True, default=_json_default, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
+
+
+def file_digest(path: Path | str, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes (first 20 hex digits)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()[:20]
+
+
+def save_sids(path: Path | str, sids: SIDTable) -> None:
+    save_arrays(path, {"codes": sids.codes}, {"codebook_sizes": json.dumps(list(sids.codebook_sizes))})
+
+
+def load_sids(path: Path | str, n_items: int | None = None) -> SIDTable:
+    from safetensors import safe_open
+
+    arrays = load_arrays(path, {"codes": (n_items, None)})
+    with safe_open(str(path), framework="numpy") as f:
+        meta = f.metadata() or {}
+    if "codebook_sizes" not in meta:
+        raise ArtifactError(f"{path}: no codebook_sizes metadata; not a sidkit SID file")
+    try:
+        return SIDTable(arrays["codes"], json.loads(meta["codebook_sizes"]))
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: {exc}") from None
+
+
+def save_embeddings(path: Path | str, emb: ItemEmbeddings) -> None:
+    arrays = {"values": emb.values, **{f"view.{k}": v for k, v in emb.views.items()}}
+    save_arrays(path, arrays)
+
+
+def load_embeddings(path: Path | str, n_items: int | None = None) -> ItemEmbeddings:
+    arrays = load_arrays(path, {"values": (n_items, None)})
+    views = {k[len("view.") :]: v for k, v in arrays.items() if k.startswith("view.")}
+    return ItemEmbeddings(arrays["values"], views)
+
+
+class StageRecord:
+    """``stage.json`` of one pipeline stage: the fingerprint its outputs were made from.
+
+    A stage is reused on a re-run only when the record exists and its fingerprint equals
+    the fingerprint computed now; the record is written last, after every output, so an
+    interrupted stage is never mistaken for a finished one.
+    """
+
+    FILE = "stage.json"
+
+    def __init__(self, directory: Path | str):
+        self.directory = Path(directory)
+
+    @property
+    def path(self) -> Path:
+        return self.directory / self.FILE
+
+    def is_current(self, fp: str) -> bool:
+        if not self.path.exists():
+            return False
+        try:
+            return read_json(self.path).get("fingerprint") == fp
+        except ArtifactError:
+            return False
+
+    def invalidate(self) -> None:
+        if self.path.exists():
+            self.path.unlink()
+
+    def mark_done(self, fp: str, **info: Any) -> None:
+        write_json(self.path, {"fingerprint": fp, **info})
+
+    def info(self) -> dict[str, Any]:
+        return read_json(self.path)

@@ -1,0 +1,190 @@
+"""The ``sidkit`` command line. Importing this module must not import torch: every command
+imports what it needs when it runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import ConfigError, SidkitError
+
+
+class _Group(click.Group):
+    """Turns sidkit's own errors into one clean message: exit 2 for configs, 1 otherwise."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except SidkitError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sidkit")
+def main() -> None:
+    """sidkit: generative recommendation with Semantic IDs, built from plugins."""
+
+
+# -- plugins -----------------------------------------------------------------------------
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of components.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) when any plugin is broken.")
+def plugins_cmd(as_json: bool, strict: bool) -> None:
+    """List every registered component and the plugin it comes from."""
+    from .registry import get_registry
+
+    registry = get_registry()
+    broken = [p for p in registry.plugins.values() if p.status == "broken"]
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in registry.components()], indent=2))
+    else:
+        rows = [("KIND", "NAME", "PLUGIN", "VERSION", "DESCRIPTION")]
+        rows += [(s.kind, s.name, s.plugin, s.version, s.description) for s in registry.components()]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for r in rows:
+            click.echo("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+        disabled = [p.name for p in registry.plugins.values() if p.status == "disabled"]
+        if disabled:
+            click.echo(f"\ndisabled by SIDKIT_LOAD_PLUGINS: {', '.join(disabled)}")
+    for p in broken:
+        click.echo(f"broken plugin {p.name} {p.version}: {p.error}", err=True)
+    if strict and broken:
+        sys.exit(1)
+
+
+# -- config ------------------------------------------------------------------------------
+@main.group("config")
+def config_group() -> None:
+    """Inspect pipeline configs."""
+
+
+@config_group.command("show")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
+def config_show(config: Path, overrides: tuple[str, ...]) -> None:
+    """Print CONFIG fully resolved, with every default filled in."""
+    from .config import dump_toml, load_config
+    from .registry import get_registry
+
+    cfg = load_config(config, get_registry(), overrides, require=())
+    click.echo(dump_toml(cfg.to_dict()), nl=False)
+
+
+# -- run ---------------------------------------------------------------------------------
+def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
+    keys = sorted({k for split in metrics.values() for k in split}, key=lambda k: (k.count("/"), k))
+    click.echo(f"{'metric':<24}" + "".join(f"{s:>10}" for s in metrics))
+    for key in keys:
+        click.echo(f"{key:<24}" + "".join(f"{metrics[s].get(key, float('nan')):>10.4f}" for s in metrics))
+
+
+@main.command("run")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory [runs/<config name>].")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
+def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
+    """Run the pipeline in CONFIG and print the metrics table."""
+    import logging
+
+    from .config import load_config
+    from .registry import get_registry
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    registry = get_registry()
+    cfg = load_config(config, registry, overrides)  # all config errors before any work
+    out = out or Path("runs") / config.stem
+    from .pipeline import Pipeline
+
+    result = Pipeline(cfg, out, registry=registry).run()
+    reused = [s for s, r in result.reused.items() if r]
+    if reused:
+        click.echo(f"reused stages: {', '.join(reused)}")
+    _print_metrics(result.metrics)
+    click.echo(f"run directory: {out}")
+
+
+# -- data --------------------------------------------------------------------------------
+@main.group("data")
+def data_group() -> None:
+    """Look at datasets."""
+
+
+@data_group.command("info")
+@click.argument("path", required=False)
+@click.option("--format", "fmt", required=True, help="Loader format (movielens, amazon, recbole, delimited, synthetic).")
+@click.option("--items", help="Item file (amazon metadata, recbole .item, delimited JSONL/CSV).")
+@click.option("--ties", default="keep", show_default=True, help="Order of equal timestamps: keep, shuffle, item-id.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def data_info(path: str | None, fmt: str, items: str | None, ties: str, as_json: bool) -> None:
+    """Users, items, interactions, time range, text coverage and timestamp ties of a dataset."""
+    from .config import resolve_data
+    from .data import dataset_info, format_info, load_from_config
+
+    table = {"format": fmt, "ties": ties}
+    if path is not None:
+        table["path"] = str(Path(path).resolve())
+    if items is not None:
+        table["items"] = str(Path(items).resolve())
+    data = resolve_data(table, source="command line")
+    info = dataset_info(load_from_config(data.config, data.format))
+    click.echo(json.dumps(info, indent=2) if as_json else format_info(info))
+
+
+# -- recommend / inspect -----------------------------------------------------------------
+@main.command("recommend")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--history", required=True, help="Comma-separated item ids, oldest first.")
+@click.option("-k", "k", default=10, show_default=True, help="How many items.")
+@click.option("--json", "as_json", is_flag=True)
+def recommend_cmd(run_dir: Path, history: str, k: int, as_json: bool) -> None:
+    """Recommend the next items for a history with the model in RUN_DIR."""
+    from .serving import load_run
+
+    items = [h.strip() for h in history.split(",") if h.strip()]
+    if not items:
+        raise click.BadParameter("give at least one item id", param_hint="--history")
+    recs = load_run(run_dir).recommend(items, k)
+    if as_json:
+        click.echo(json.dumps(recs, indent=2))
+        return
+    for r in recs:
+        title = f"  {r['title']}" if r.get("title") else ""
+        click.echo(f"{r['rank']:>3}. {r['item_id']}{title}")
+
+
+@main.command("inspect")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def inspect_cmd(run_dir: Path, as_json: bool) -> None:
+    """Summarise a run directory: components, stages, SID health and metrics."""
+    from .inspect_run import inspect_run, format_inspection
+
+    report = inspect_run(run_dir)
+    click.echo(json.dumps(report, indent=2) if as_json else format_inspection(report))
+
+
+# -- new-plugin --------------------------------------------------------------------------
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(["encoder", "tokenizer", "sid-updater", "generator", "decoder", "evaluator"]))
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
+def new_plugin_cmd(name: str, kind: str, directory: Path) -> None:
+    """Render the plugin template into DIR/sidkit-NAME: an installable plugin with one
+    working component of KIND, its doc page and tests."""
+    from .template import render_plugin
+
+    target = render_plugin(name, kind, directory)
+    click.echo(f"created {target}")
+    click.echo(f"next: pip install -e '{target}[test]' && pytest {target}/tests")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,35 @@
+"""Pipeline configs: TOML in, attrs instances out, every problem reported at once."""
+
+from .schema import (
+    SECTIONS,
+    ComponentChoice,
+    DataChoice,
+    PipelineConfig,
+    RunSection,
+    SplitSection,
+    load_config,
+    resolve_config,
+    resolve_data,
+    resolve_paths,
+)
+from .structure import converter, structure, unstructure
+from .toml_io import apply_overrides, dump_toml, read_toml
+
+__all__ = [
+    "SECTIONS",
+    "ComponentChoice",
+    "DataChoice",
+    "PipelineConfig",
+    "RunSection",
+    "SplitSection",
+    "load_config",
+    "resolve_config",
+    "resolve_data",
+    "resolve_paths",
+    "converter",
+    "structure",
+    "unstructure",
+    "apply_overrides",
+    "dump_toml",
+    "read_toml",
+]

@@ -1,0 +1,246 @@
+"""The pipeline config: sections, component choices, and resolution with all errors at once.
+
+A pipeline TOML file has the tables ``[run]``, ``[data]``, ``[split]`` and one table per
+component kind (``[encoder]``, ``[tokenizer]``, ``[generator]``, ``[decoder]``,
+``[evaluator]``, optionally ``[sid-updater]``). A component table names a registered
+component with ``name = "..."``; the rest of the table is structured into that
+component's attrs config class.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..errors import ConfigError, ConfigIssue, UnknownComponentError, did_you_mean
+from ..protocols import KINDS
+from .structure import structure, unstructure
+from .toml_io import apply_overrides, read_toml
+
+__all__ = [
+    "RunSection",
+    "SplitSection",
+    "ComponentChoice",
+    "DataChoice",
+    "PipelineConfig",
+    "resolve_config",
+    "load_config",
+    "resolve_data",
+    "SECTIONS",
+]
+
+SPLITS = ("leave-one-out", "blocks")
+
+
+def _one_of(choices: Iterable[str]):
+    choices = tuple(choices)
+
+    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(
+                f"{attribute.name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}"
+                + did_you_mean(str(value), choices)
+            )
+
+    return check
+
+
+def _at_least(lo: int):
+    def check(_inst: Any, attribute: attrs.Attribute, value: int) -> None:
+        if value < lo:
+            raise ValueError(f"{attribute.name} must be >= {lo}, got {value}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class RunSection:
+    """``[run]``: seed, device (``auto`` = CUDA when available) and progress bars."""
+
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class SplitSection:
+    """``[split]``: ``leave-one-out`` (last item test, second-to-last valid) or ``blocks``
+    (chronological equal-count blocks: train on all but the last two, validate on the
+    second-to-last, test on the last). Histories are cut to the last ``max_len`` items."""
+
+    name: str = attrs.field(default="leave-one-out", validator=_one_of(SPLITS))
+    max_len: int = attrs.field(default=20, validator=_at_least(1))
+    n_blocks: int = attrs.field(default=10, validator=_at_least(3))
+
+
+@attrs.frozen
+class ComponentChoice:
+    """A component table after resolution: kind, registered name and its config instance."""
+
+    kind: str
+    name: str
+    config: Any
+
+    def to_table(self) -> dict[str, Any]:
+        return {"name": self.name, **unstructure(self.config)}
+
+
+@attrs.frozen
+class DataChoice:
+    """The ``[data]`` table after resolution: format name and its loader config."""
+
+    format: str
+    config: Any
+
+    def to_table(self) -> dict[str, Any]:
+        return {"format": self.format, **unstructure(self.config)}
+
+
+@attrs.frozen
+class PipelineConfig:
+    """A fully resolved pipeline: every section structured, every default filled in."""
+
+    run: RunSection
+    data: DataChoice
+    split: SplitSection
+    components: Mapping[str, ComponentChoice]
+    source: str | None = None
+
+    def component(self, kind: str) -> ComponentChoice | None:
+        return self.components.get(kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "run": unstructure(self.run),
+            "data": self.data.to_table(),
+            "split": unstructure(self.split),
+        }
+        for kind in KINDS:
+            if kind in self.components:
+                out[kind] = self.components[kind].to_table()
+        return out
+
+
+SECTIONS = ("run", "data", "split", *KINDS)
+DEFAULT_COMPONENTS = {"evaluator": "ranking"}
+PATH_KEYS = ("path", "items")
+
+
+def _is_path_key(key: str) -> bool:
+    return key in PATH_KEYS or key.endswith(("_path", "_file", "_dir"))
+
+
+def resolve_paths(raw: Any, base: Path) -> Any:
+    """Make relative paths (keys ``path``, ``items``, ``*_path``, ``*_file``, ``*_dir``)
+    absolute against ``base``; ``~`` and ``$VARS`` are expanded."""
+    if isinstance(raw, dict):
+        out = {}
+        for k, v in raw.items():
+            if isinstance(v, str) and _is_path_key(k) and v:
+                p = Path(os.path.expandvars(os.path.expanduser(v)))
+                out[k] = str(p if p.is_absolute() else (base / p).resolve())
+            else:
+                out[k] = resolve_paths(v, base)
+        return out
+    return raw
+
+
+def _component(kind: str, table: Any, registry: Any, issues: list[ConfigIssue]) -> ComponentChoice | None:
+    if not isinstance(table, Mapping):
+        issues.append(ConfigIssue(kind, f"expected a table with name = \"...\", got {table!r}"))
+        return None
+    table = dict(table)
+    name = table.pop("name", None)
+    if name is None:
+        names = registry.names(kind)
+        issues.append(ConfigIssue(f"{kind}.name", f"required key missing; registered {kind}s: {', '.join(names) or 'none'}"))
+        return None
+    try:
+        spec = registry.get(kind, str(name))
+    except UnknownComponentError as exc:
+        issues.append(ConfigIssue(f"{kind}.name", str(exc)))
+        return None
+    config, problems = structure(table, spec.config, kind)
+    issues.extend(problems)
+    return None if config is None else ComponentChoice(kind, spec.name, config)
+
+
+def _data(table: Any, issues: list[ConfigIssue]) -> DataChoice | None:
+    from ..data.formats import FORMATS  # the data package is light (numpy only)
+
+    if not isinstance(table, Mapping):
+        issues.append(ConfigIssue("data", f"expected a table, got {table!r}"))
+        return None
+    table = dict(table)
+    fmt = str(table.pop("format", "synthetic"))
+    if fmt not in FORMATS:
+        issues.append(
+            ConfigIssue("data.format", f"unknown format {fmt!r}{did_you_mean(fmt, FORMATS)}; formats: {', '.join(FORMATS)}")
+        )
+        return None
+    config, problems = structure(table, FORMATS[fmt].config_cls, "data")
+    issues.extend(problems)
+    return None if config is None else DataChoice(fmt, config)
+
+
+def resolve_data(table: Mapping[str, Any], *, source: str | Path | None = None) -> DataChoice:
+    """Structure a ``[data]`` table alone (``sidkit data info``); :class:`ConfigError` on problems."""
+    issues: list[ConfigIssue] = []
+    data = _data(table, issues)
+    if issues or data is None:
+        raise ConfigError(issues, source=source)
+    return data
+
+
+def resolve_config(
+    raw: Mapping[str, Any],
+    registry: Any,
+    *,
+    source: str | Path | None = None,
+    require: Iterable[str] = ("encoder", "tokenizer", "generator", "decoder"),
+) -> PipelineConfig:
+    """Structure a raw config dict; raise :class:`ConfigError` listing every problem."""
+    issues: list[ConfigIssue] = []
+    for key in raw:
+        if key not in SECTIONS:
+            issues.append(ConfigIssue(key, f"unknown section{did_you_mean(key, SECTIONS)}; sections: {', '.join(SECTIONS)}"))
+    run, problems = structure(raw.get("run", {}), RunSection, "run")
+    issues.extend(problems)
+    split, problems = structure(raw.get("split", {}), SplitSection, "split")
+    issues.extend(problems)
+    data = _data(raw.get("data", {}), issues)
+    components: dict[str, ComponentChoice] = {}
+    for kind in KINDS:
+        table = raw.get(kind)
+        if table is None and kind in DEFAULT_COMPONENTS:
+            table = {"name": DEFAULT_COMPONENTS[kind]}
+        if table is None:
+            if kind in require:
+                names = registry.names(kind)
+                issues.append(ConfigIssue(kind, f"missing section [{kind}]; registered {kind}s: {', '.join(names) or 'none'}"))
+            continue
+        choice = _component(kind, table, registry, issues)
+        if choice is not None:
+            components[kind] = choice
+    if issues:
+        raise ConfigError(issues, source=source)
+    return PipelineConfig(run, data, split, components, None if source is None else str(source))
+
+
+def load_config(
+    path: str | Path,
+    registry: Any,
+    overrides: Iterable[str] = (),
+    *,
+    require: Iterable[str] = ("encoder", "tokenizer", "generator", "decoder"),
+) -> PipelineConfig:
+    """Read a pipeline TOML file, apply ``--set`` overrides, and resolve it."""
+    path = Path(path)
+    raw = resolve_paths(read_toml(path), path.resolve().parent)
+    raw = apply_overrides(raw, overrides)
+    raw = resolve_paths(raw, Path.cwd())  # paths given on the command line are relative to cwd
+    return resolve_config(raw, registry, source=path, require=require)

@@ -1,0 +1,197 @@
+"""Format ``synthetic``: a seeded generated dataset with planted structure (no files).
+
+Items belong to topics; an item's title is built from its topic's own words (no word is
+shared between topics), e.g. ``"velvet matte lipstick rose"``. Each user has a mixture
+over topics that drifts from a start mixture towards an end mixture along the sequence.
+The next item is, with probability ``follow``, the *successor* of the previous item (a
+fixed cycle through each topic's items), else a popular item of a topic drawn from the
+user's current mixture. Users never repeat an item. Timestamps have day resolution;
+about one step in five shares the previous step's day. ``Dataset.meta["planted_topics"]``
+holds each catalog item's topic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..model import Dataset
+from .build import RawInteractions, build_dataset
+from .options import LoadOptions, at_least, between
+
+__all__ = ["SyntheticConfig", "load_synthetic", "TOPIC_WORDS", "topic_words", "topic_names"]
+
+# topic name -> (modifiers, nouns, variants); every word belongs to one topic only
+TOPIC_WORDS: dict[str, tuple[str, str, str]] = {
+    "makeup": ("velvet matte glossy satin sheer creamy shimmer longwear",
+               "lipstick mascara eyeliner blush foundation concealer bronzer eyeshadow",
+               "rose coral plum nude berry mauve ruby peach"),
+    "skincare": ("hydrating soothing gentle brightening firming clarifying nourishing renewing",
+                 "serum moisturizer cleanser toner sunscreen mask exfoliant lotion",
+                 "aloe retinol ceramide niacinamide hyaluronic collagen squalane chamomile"),
+    "haircare": ("volumizing smoothing repairing curling defrizz keratin strengthening thickening",
+                 "shampoo conditioner hairspray mousse pomade hairgel hairoil detangler",
+                 "argan coconut biotin jojoba silk avocado macadamia rosemary"),
+    "fragrance": ("floral woody citrus musky amber oriental fresh powdery",
+                  "perfume cologne mist parfum toilette rollerball diffuser candle",
+                  "jasmine sandalwood bergamot vanilla oud patchouli neroli vetiver"),
+    "nails": ("chrome crackle holographic glitter pastel neon quickdry metallic",
+              "polish topcoat basecoat nailfile cuticle manicure stickers remover",
+              "lilac scarlet teal lemon cobalt flamingo mint seafoam"),
+    "kitchen": ("nonstick stainless castiron ceramic copper enameled forged tempered",
+                "skillet saucepan wok casserole kettle colander spatula whisk",
+                "basil saffron paprika oregano cumin thyme ginger nutmeg"),
+    "outdoor": ("waterproof ultralight insulated breathable rugged packable thermal windproof",
+                "tent backpack sleepingbag lantern trekking compass hammock canteen",
+                "alpine summit trail canyon glacier ridge forest river"),
+    "electronics": ("wireless bluetooth portable smart rechargeable noisecancelling digital compact",
+                    "headphones speaker charger keyboard mouse webcam router tablet",
+                    "graphite silver titanium onyx obsidian pearl slate arctic"),
+    "books": ("illustrated paperback hardcover annotated bestselling classic collected unabridged",
+              "novel memoir anthology atlas cookbook biography thriller poetry",
+              "victorian medieval modern gothic nordic tropical cosmic urban"),
+    "toys": ("wooden plush magnetic interactive educational musical stacking racing",
+             "puzzle blocks dinosaur robot train doll kite yoyo",
+             "rainbow jungle pirate rocket unicorn safari dragon castle"),
+}  # fmt: skip
+_SYLLABLES = ("ka", "lo", "mi", "ne", "su", "ta", "ri", "vo", "ze", "pu", "gi", "ba", "do", "fe", "hu", "jo")
+MAX_TOPICS = 2000
+TIE_SHARE = 0.2  # share of steps on the same day as the previous one
+START = 1_577_836_800  # 2020-01-01 UTC
+DAY = 86_400
+
+
+@attrs.frozen(kw_only=True)
+class SyntheticConfig(LoadOptions):
+    """Sizes, sequence lengths (uniform in ``[seq_len_min, seq_len_max]``), ``drift`` (share
+    of a user's topic mixture replaced by the end of the sequence), ``follow`` (probability
+    of moving to the previous item's successor) and ``seed``."""
+
+    n_users: int = attrs.field(default=1000, validator=at_least(1))
+    n_items: int = attrs.field(default=500, validator=at_least(2))
+    n_topics: int = attrs.field(default=10, validator=between(1, MAX_TOPICS))
+    seq_len_min: int = attrs.field(default=8, validator=at_least(2))
+    seq_len_max: int = attrs.field(default=30, validator=at_least(2))
+    drift: float = attrs.field(default=0.3, validator=between(0.0, 1.0))
+    follow: float = attrs.field(default=0.5, validator=between(0.0, 1.0))
+    seed: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if self.seq_len_max < self.seq_len_min:
+            raise ValueError(f"seq_len_max must be >= seq_len_min ({self.seq_len_min}), got {self.seq_len_max}")
+        if self.seq_len_max > self.n_items:
+            raise ValueError(f"seq_len_max must be <= n_items ({self.n_items}): users never repeat an item")
+        if self.n_topics > self.n_items:
+            raise ValueError(f"n_topics must be <= n_items ({self.n_items}), got {self.n_topics}")
+
+
+def _pseudo_word(n: int) -> str:
+    return "".join(_SYLLABLES[(n >> shift) & 15] for shift in (12, 8, 4, 0))
+
+
+def topic_words(topic: int) -> tuple[str, list[str], list[str], list[str]]:
+    """``(name, modifiers, nouns, variants)`` of topic ``topic`` (invented words past the 10 named topics)."""
+    names = list(TOPIC_WORDS)
+    if topic < len(names):
+        name = names[topic]
+        return (name, *(words.split() for words in TOPIC_WORDS[name]))
+    words = [_pseudo_word(topic * 25 + k) for k in range(25)]
+    return words[0], words[1:9], words[9:17], words[17:25]
+
+
+def topic_names(n_topics: int) -> list[str]:
+    return [topic_words(t)[0] for t in range(n_topics)]
+
+
+def _titles(topic: int, n: int, rng: np.random.Generator) -> list[str]:
+    _, mods, nouns, variants = topic_words(topic)
+    shape = (len(mods), len(mods) - 1, len(nouns), len(variants))
+    total = int(np.prod(shape))
+    picks = rng.choice(total, size=min(n, total), replace=False)
+    picks = np.concatenate([picks, rng.integers(0, total, size=n - len(picks))])
+    out = []
+    for a, b, c, d in zip(*np.unravel_index(picks, shape), strict=True):
+        out.append(f"{mods[a]} {mods[b + (b >= a)]} {nouns[c]} {variants[d]}")
+    return out
+
+
+def _topic_mixtures(rng: np.random.Generator, lengths: np.ndarray, n_topics: int, drift: float) -> np.ndarray:
+    """Cumulative topic mixture of every step ``[sum(lengths), n_topics]``."""
+    start = rng.dirichlet(np.full(n_topics, 0.3), size=len(lengths))
+    end = rng.dirichlet(np.full(n_topics, 0.3), size=len(lengths))
+    user = np.repeat(np.arange(len(lengths)), lengths)
+    step = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    frac = (drift * step / np.maximum(lengths[user] - 1, 1))[:, None]
+    return np.cumsum((1 - frac) * start[user] + frac * end[user], axis=1)
+
+
+def _generate(cfg: SyntheticConfig) -> tuple[list[list[int]], np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Item sequences, their days, each item's topic, and each item's fields."""
+    rng = np.random.default_rng(cfg.seed)
+    topic = rng.permutation(np.arange(cfg.n_items) % cfg.n_topics)
+    titles = [""] * cfg.n_items
+    successor = np.empty(cfg.n_items, dtype=np.int64)
+    by_popularity, weights = [], []
+    for t in range(cfg.n_topics):
+        members = rng.permutation(np.flatnonzero(topic == t))
+        successor[members] = np.roll(members, -1)
+        for i, title in zip(members, _titles(t, len(members), rng), strict=True):
+            titles[i] = title
+        by_popularity.append(rng.permutation(members))
+        cdf = np.cumsum(1.0 / np.arange(1, len(members) + 1))  # Zipf popularity
+        weights.append(t + cdf / cdf[-1])  # topic t owns keys in (t, t + 1]
+    pool, keys = np.concatenate(by_popularity), np.concatenate(weights)
+
+    lengths = rng.integers(cfg.seq_len_min, cfg.seq_len_max + 1, size=cfg.n_users)
+    cum = _topic_mixtures(rng, lengths, cfg.n_topics, cfg.drift)
+    step_topic = np.minimum((cum < rng.random(len(cum))[:, None] * cum[:, -1:]).sum(axis=1), cfg.n_topics - 1)
+    popular = pool[np.minimum(np.searchsorted(keys, step_topic + rng.random(len(cum))), len(pool) - 1)]
+    follows = rng.random(len(cum)) < cfg.follow
+    gaps = np.where(rng.random(len(cum)) < TIE_SHARE, 0, rng.geometric(0.3, size=len(cum)))
+
+    sequences, days, j = [], [], 0
+    for n in lengths:
+        seen: set[int] = set()
+        seq: list[int] = []
+        for k in range(j, j + n):
+            item = int(successor[seq[-1]] if seq and follows[k] else popular[k])
+            for _ in range(len(successor)):  # walk the successor cycle past seen items
+                if item not in seen:
+                    break
+                item = int(successor[item])
+            while item in seen:  # the whole topic seen: any unseen item
+                item = int(rng.integers(cfg.n_items))
+            seen.add(item)
+            seq.append(item)
+        gap = gaps[j : j + n].copy()
+        gap[0] = rng.integers(0, 730)
+        days.append(np.cumsum(gap))
+        sequences.append(seq)
+        j += n
+    names = topic_names(cfg.n_topics)
+    fields = [{"title": titles[i], "categories": [names[topic[i]]]} for i in range(cfg.n_items)]
+    return sequences, np.concatenate(days), topic, fields
+
+
+def load_synthetic(config: SyntheticConfig) -> Dataset:
+    """Generate the synthetic dataset of ``config`` (the same for the same config)."""
+    sequences, days, topic, fields = _generate(config)
+    lengths = [len(s) for s in sequences]
+    items = np.concatenate(sequences)
+    raw = RawInteractions(
+        users=np.repeat(np.arange(len(sequences)), lengths).astype(str),
+        items=items.astype(str),
+        timestamps=START + DAY * days,
+        ratings=None,
+        lines=np.arange(1, len(items) + 1),
+        path="<synthetic>",
+    )
+    catalog = {str(i): f for i, f in enumerate(fields)}
+    params = attrs.asdict(config)
+    ds = build_dataset(raw, config, fmt="synthetic", name="synthetic", items=catalog, meta={"generator": params})
+    kept = np.array([int(i) for i in ds.catalog.item_ids], dtype=np.int64)
+    return attrs.evolve(
+        ds, meta={**ds.meta, "planted_topics": topic[kept], "topic_names": topic_names(config.n_topics)}
+    )

@@ -1,0 +1,44 @@
+"""Training examples from per-user sequences, vectorised over all rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..types import Ragged
+
+__all__ = ["ragged_slices", "sliding_windows", "last_only"]
+
+
+def ragged_slices(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Ragged:
+    """Row ``i`` = ``values[starts[i]:ends[i]]`` (empty where ``ends <= starts``)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.maximum(np.asarray(ends, dtype=np.int64) - starts, 0)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    idx = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+    return Ragged(np.asarray(values)[idx], offsets)
+
+
+def _examples(train: Ragged, ends: np.ndarray, rows: np.ndarray, max_len: int) -> tuple[Ragged, np.ndarray]:
+    if max_len < 1:
+        raise ValueError(f"max_len must be >= 1, got {max_len}")
+    starts = np.maximum(train.offsets[rows], ends - max_len)
+    return ragged_slices(train.values, starts, ends), train.values[ends]
+
+
+def sliding_windows(train: Ragged, max_len: int, min_len: int = 2) -> tuple[Ragged, np.ndarray]:
+    """Every prefix of every sequence as an example: ``[a, b, c, d]`` gives ``[a] -> b``,
+    ``[a, b] -> c``, ``[a, b, c] -> d``. Inputs keep their last ``max_len`` items; prefix
+    plus target must be at least ``min_len`` long. Returns ``(inputs, targets)``, row by row."""
+    if min_len < 2:
+        raise ValueError(f"min_len must be >= 2 (a prefix of at least one item), got {min_len}")
+    rows = np.repeat(np.arange(len(train)), train.lengths)
+    position = np.arange(len(train.values)) - train.offsets[rows]
+    ends = np.flatnonzero(position >= min_len - 1)
+    return _examples(train, ends, rows[ends], max_len)
+
+
+def last_only(train: Ragged, max_len: int) -> tuple[Ragged, np.ndarray]:
+    """One example per sequence of length >= 2: its last ``max_len`` items before the last -> the last."""
+    rows = np.flatnonzero(train.lengths >= 2)
+    return _examples(train, train.offsets[rows + 1] - 1, rows, max_len)

@@ -1,0 +1,274 @@
+"""The component registry, on pluggy.
+
+A plugin is a module exposed under the entry-point group ``sidkit`` (entry-point name =
+distribution name). It implements one hook, :func:`sidkit_register_components`, which
+receives a ``register`` callback and calls it once per component::
+
+    from sidkit.registry import hookimpl
+
+    @hookimpl
+    def sidkit_register_components(register):
+        register(kind="tokenizer", name="rkmeans", factory="sidkit_grid.rkmeans:RKMeans",
+                 config=RKMeansConfig, description="Residual k-means")
+
+The factory is a ``"module:attr"`` string imported only when a component is built, so
+listing plugins never imports torch. The core's own components come through the same
+hook (the ``sidkit`` distribution), so there is one code path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+import pluggy
+
+from .errors import SidkitError, UnknownComponentError
+from .protocols import KINDS
+
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "ComponentSpec",
+    "PluginStatus",
+    "Registry",
+    "get_registry",
+    "reset_registry",
+    "ENTRY_POINT_GROUP",
+    "LOAD_PLUGINS_ENV",
+]
+
+ENTRY_POINT_GROUP = "sidkit"
+LOAD_PLUGINS_ENV = "SIDKIT_LOAD_PLUGINS"
+CORE_DIST = "sidkit"
+
+hookspec = pluggy.HookspecMarker("sidkit")
+hookimpl = pluggy.HookimplMarker("sidkit")
+
+
+class Hookspecs:
+    """The hooks a sidkit plugin may implement."""
+
+    @hookspec
+    def sidkit_register_components(self, register: Callable[..., None]) -> None:
+        """Register components: call ``register(kind=, name=, factory=, config=, description=)``
+        once per component. ``kind`` is one of :data:`sidkit.protocols.KINDS`; ``factory``
+        is a ``"module:attr"`` string naming a callable that takes the config instance."""
+
+
+class RegistryError(SidkitError):
+    """A plugin registered something invalid, or two plugins claim the same name."""
+
+
+@attrs.frozen
+class ComponentSpec:
+    """One registered component: where it came from and how to build it."""
+
+    kind: str
+    name: str
+    factory: str
+    config: type
+    description: str
+    plugin: str
+    version: str
+
+    def load_factory(self) -> Callable[[Any], Any]:
+        module_name, _, attr = self.factory.partition(":")
+        module = importlib.import_module(module_name)
+        try:
+            return getattr(module, attr)
+        except AttributeError:
+            raise RegistryError(
+                f"{self.kind} {self.name!r} (plugin {self.plugin}): factory {self.factory!r} "
+                f"names no attribute {attr!r} in module {module_name!r}"
+            ) from None
+
+    def build(self, config: Any = None) -> Any:
+        """Instantiate the component (default config when ``config`` is None)."""
+        if config is None:
+            config = self.config()
+        return self.load_factory()(config)
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "plugin": self.plugin,
+            "version": self.version,
+            "description": self.description,
+        }
+
+
+@attrs.define
+class PluginStatus:
+    """Load outcome of one plugin distribution: ``ok``, ``broken`` (with error) or ``disabled``."""
+
+    name: str
+    version: str
+    status: str
+    error: str | None = None
+    components: list[str] = attrs.field(factory=list)
+
+
+class Registry:
+    """The table of components, filled by plugins through the register hook."""
+
+    def __init__(self) -> None:
+        self._pm = pluggy.PluginManager("sidkit")
+        self._pm.add_hookspecs(Hookspecs)
+        self._components: dict[tuple[str, str], ComponentSpec] = {}
+        self.plugins: dict[str, PluginStatus] = {}
+
+    # -- loading -------------------------------------------------------------------------
+    def load_entry_points(self, only: Iterable[str] | None = None, *, strict: bool = False) -> None:
+        """Load every plugin of the ``sidkit`` entry-point group (or only the named
+        distributions). A plugin that fails is recorded as broken and skipped, unless
+        ``strict``, where the first failure raises."""
+        wanted = None if only is None else set(only)
+        # the core's built-ins first, so a clashing plugin is the one reported broken
+        eps = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.value != "sidkit.builtins")
+        for ep in eps:
+            dist = ep.dist.name if ep.dist is not None else ep.name
+            version = ep.dist.version if ep.dist is not None else "0"
+            if dist in self.plugins:  # editable installs can list a distribution twice
+                continue
+            if wanted is not None and dist != CORE_DIST and dist not in wanted:
+                self.plugins[dist] = PluginStatus(dist, version, "disabled")
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # isolation: one broken plugin never breaks the rest
+                self._broken(dist, version, exc, strict)
+                continue
+            self.add_plugin(module, dist, version, strict=strict)
+
+    def add_plugin(self, obj: object, name: str, version: str = "0", *, strict: bool = True) -> None:
+        """Register a plugin object (a module or any object with the hookimpl) and run its hook."""
+        try:
+            self._pm.register(obj, name=name)
+            self._pm.check_pending()
+        except Exception as exc:
+            if self._pm.is_registered(obj):
+                self._pm.unregister(obj)
+            self._broken(name, version, exc, strict)
+            return
+        status = PluginStatus(name, version, "ok")
+        self.plugins[name] = status
+        added: list[ComponentSpec] = []
+
+        def register(*, kind: str, name: str, factory: str, config: type, description: str = "") -> None:
+            spec = self._validated(kind, name, factory, config, description, status)
+            added.append(spec)
+
+        try:
+            for impl in self._pm.hook.sidkit_register_components.get_hookimpls():
+                if impl.plugin is obj:
+                    impl.function(register=register)
+            for spec in added:
+                self._insert(spec)
+        except Exception as exc:
+            for spec in added:
+                if self._components.get((spec.kind, spec.name)) is spec:
+                    del self._components[(spec.kind, spec.name)]
+            self._pm.unregister(obj)
+            self._broken(name, version, exc, strict)
+            return
+        status.components = [f"{s.kind}:{s.name}" for s in added]
+
+    def remove_plugin(self, name: str) -> None:
+        """Unregister a plugin and every component it registered (used by test fixtures)."""
+        obj = self._pm.get_plugin(name)
+        if obj is not None:
+            self._pm.unregister(obj)
+        self._components = {k: v for k, v in self._components.items() if v.plugin != name}
+        self.plugins.pop(name, None)
+
+    def _broken(self, name: str, version: str, exc: Exception, strict: bool) -> None:
+        self.plugins[name] = PluginStatus(name, version, "broken", f"{type(exc).__name__}: {exc}")
+        if strict:
+            raise RegistryError(f"plugin {name} failed to load: {type(exc).__name__}: {exc}") from exc
+
+    def _validated(self, kind, name, factory, config, description, status) -> ComponentSpec:
+        who = f"plugin {status.name}"
+        if kind not in KINDS:
+            raise RegistryError(f"{who} registered {name!r} with unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if not isinstance(name, str) or not name or name != name.strip():
+            raise RegistryError(f"{who} registered a {kind} with invalid name {name!r}")
+        if not isinstance(factory, str) or ":" not in factory:
+            raise RegistryError(f"{who}: {kind} {name!r} factory must be a 'module:attr' string, got {factory!r}")
+        if not attrs.has(config):
+            raise RegistryError(f"{who}: {kind} {name!r} config must be an attrs class, got {config!r}")
+        return ComponentSpec(kind, name, factory, config, description or "", status.name, status.version)
+
+    def _insert(self, spec: ComponentSpec) -> None:
+        key = (spec.kind, spec.name)
+        old = self._components.get(key)
+        if old is not None and old != spec:
+            raise RegistryError(
+                f"{spec.kind} {spec.name!r} is registered by both plugin {old.plugin} and plugin "
+                f"{spec.plugin}; uninstall one of them or rename the component"
+            )
+        self._components[key] = spec
+
+    # -- lookup --------------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> ComponentSpec:
+        """The component ``name`` of ``kind``; :class:`UnknownComponentError` with the
+        closest names otherwise."""
+        try:
+            return self._components[(kind, name)]
+        except KeyError:
+            pass
+        valid = self.names(kind)
+        hint = ""
+        broken = [p.name for p in self.plugins.values() if p.status == "broken"]
+        if broken:
+            hint = "broken plugins (see `sidkit plugins`): " + ", ".join(broken)
+        raise UnknownComponentError(kind, name, valid, hint)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(n for k, n in self._components if k == kind)
+
+    def components(self, kind: str | None = None) -> list[ComponentSpec]:
+        specs = [s for s in self._components.values() if kind is None or s.kind == kind]
+        return sorted(specs, key=lambda s: (KINDS.index(s.kind), s.name))
+
+    def build(self, kind: str, name: str, config: Any = None) -> Any:
+        return self.get(kind, name).build(config)
+
+
+_REGISTRY: Registry | None = None
+
+
+def _only_from_env() -> list[str] | None:
+    value = os.environ.get(LOAD_PLUGINS_ENV)
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def get_registry(*, strict: bool = False) -> Registry:
+    """The process-wide registry, loaded from entry points on first use.
+
+    ``SIDKIT_LOAD_PLUGINS=a,b`` loads only those plugin distributions (empty: only the
+    core's built-ins); use it to get away from a plugin that crashes.
+    """
+    global _REGISTRY
+    if _REGISTRY is None:
+        registry = Registry()
+        registry.load_entry_points(_only_from_env(), strict=strict)
+        _REGISTRY = registry
+    elif strict:
+        broken = [p for p in _REGISTRY.plugins.values() if p.status == "broken"]
+        if broken:
+            raise RegistryError(f"plugin {broken[0].name} failed to load: {broken[0].error}")
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the loaded registry (the next :func:`get_registry` reloads entry points)."""
+    global _REGISTRY
+    _REGISTRY = None

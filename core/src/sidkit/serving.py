@@ -1,0 +1,80 @@
+"""Load a finished run directory and recommend for new histories."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .artifacts import StageRecord, load_sids, read_json
+from .config import load_config
+from .context import Context
+from .errors import ArtifactError
+from .registry import Registry, get_registry
+from .types import Ragged, SIDTable
+
+__all__ = ["LoadedRun", "load_run"]
+
+
+@attrs.define
+class LoadedRun:
+    """A trained pipeline ready to rank: generator, decoder, SIDs and the item id mapping."""
+
+    run_dir: Path
+    generator: Any
+    decoder: Any
+    sids: SIDTable
+    item_ids: list[str]
+    titles: list[str | None]
+    device: str = "cpu"
+
+    def item_index(self, history: Sequence[str]) -> list[int]:
+        index = {item: i for i, item in enumerate(self.item_ids)}
+        unknown = [h for h in history if h not in index]
+        if unknown:
+            raise ArtifactError(
+                f"unknown item id(s) {', '.join(map(repr, unknown[:5]))}: not in the catalog of {self.run_dir} "
+                f"({len(self.item_ids)} items, e.g. {', '.join(self.item_ids[:3])})"
+            )
+        return [index[h] for h in history]
+
+    def recommend(self, history: Sequence[str], k: int = 10) -> list[dict[str, Any]]:
+        """Top-``k`` items after ``history`` (external item ids, oldest first)."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        items = self.item_index(history)
+        ctx = Context(device=self.device, progress=False)
+        ranking = self.decoder.rank(self.generator, self.sids, Ragged.from_lists([items]), k, ctx)
+        out = []
+        for rank, item in enumerate(ranking.items[0].tolist(), start=1):
+            if item < 0:
+                break
+            entry = {"rank": rank, "item_id": self.item_ids[item], "title": self.titles[item]}
+            if ranking.scores is not None:
+                entry["score"] = float(ranking.scores[0][rank - 1])
+            out.append(entry)
+        return out
+
+
+def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: str = "cpu") -> LoadedRun:
+    """Rebuild the generator and decoder of a finished run from its directory."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.resolved.toml"
+    if not config_path.exists():
+        raise ArtifactError(f"{run_dir}: not a sidkit run directory (no config.resolved.toml)")
+    registry = registry or get_registry()
+    cfg = load_config(config_path, registry)
+    for stage in ("tokenizer", "generator"):
+        if not StageRecord(run_dir / stage).path.exists():
+            raise ArtifactError(f"{run_dir}: stage {stage!r} did not finish; run `sidkit run` again to complete it")
+    items = read_json(run_dir / "data" / "items.json")
+    n_items = len(items["item_ids"])
+    sid_file = run_dir / "generator" / "sids.safetensors"
+    sids = load_sids(sid_file if sid_file.exists() else run_dir / "tokenizer" / "sids.safetensors", n_items)
+    gen_choice, dec_choice = cfg.component("generator"), cfg.component("decoder")
+    generator = registry.build("generator", gen_choice.name, gen_choice.config)
+    generator.load(run_dir / "generator" / "state")
+    decoder = registry.build("decoder", dec_choice.name, dec_choice.config)
+    return LoadedRun(run_dir, generator, decoder, sids, list(items["item_ids"]), list(items["titles"]), device)

@@ -1,0 +1,101 @@
+"""Training config classes (attrs only, no torch: plugin configs embed them).
+
+Every validator names the field and its valid range, so :func:`sidkit.config.structure`
+reports e.g. ``train.optim.lr: lr must be > 0, got -1.0``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+from ..errors import did_you_mean
+
+__all__ = ["OptimConfig", "SchedulerConfig", "TrainConfig", "OPTIMIZERS", "SCHEDULERS"]
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULERS = ("constant", "linear", "cosine")
+
+
+def _one_of(choices: tuple[str, ...]):
+    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(
+                f"{attribute.name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+                + did_you_mean(str(value), choices)
+            )
+
+    return check
+
+
+def _in_range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False):
+    """Validator for ``lo <(=) value <(=) hi``; ``None`` passes (use for optional fields)."""
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '>='} {lo}")
+    if hi is not None:
+        parts.append(f"{'<' if hi_open else '<='} {hi}")
+    expected = " and ".join(parts)
+
+    def bad(value: float) -> bool:
+        if isinstance(value, float) and math.isnan(value):
+            return True
+        too_low = lo is not None and (value <= lo if lo_open else value < lo)
+        too_high = hi is not None and (value >= hi if hi_open else value > hi)
+        return too_low or too_high
+
+    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value is not None and bad(value):
+            raise ValueError(f"{attribute.name} must be {expected}, got {value!r}")
+
+    return check
+
+
+def _betas(_inst: Any, attribute: attrs.Attribute, value: tuple[float, ...]) -> None:
+    if len(value) != 2 or not all(0.0 <= b < 1.0 for b in value):
+        raise ValueError(f"{attribute.name} must be two numbers in [0, 1), got {list(value)!r}")
+
+
+@attrs.frozen(kw_only=True)
+class OptimConfig:
+    """Optimizer: ``adamw`` / ``adam`` (use ``betas``) or ``sgd`` (uses ``momentum``)."""
+
+    name: str = attrs.field(default="adamw", validator=_one_of(OPTIMIZERS))
+    lr: float = attrs.field(default=1e-3, validator=_in_range(0.0, lo_open=True))
+    weight_decay: float = attrs.field(default=0.0, validator=_in_range(0.0))
+    betas: tuple[float, float] = attrs.field(default=(0.9, 0.999), converter=tuple, validator=_betas)
+    momentum: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0, hi_open=True))
+
+
+@attrs.frozen(kw_only=True)
+class SchedulerConfig:
+    """Learning-rate schedule: linear warm-up over ``warmup_steps`` optimizer steps, then
+    ``constant``, ``linear`` decay to 0 or ``cosine`` decay to 0 at the last step."""
+
+    name: str = attrs.field(default="constant", validator=_one_of(SCHEDULERS))
+    warmup_steps: int = attrs.field(default=0, validator=_in_range(0))
+
+
+@attrs.frozen(kw_only=True)
+class TrainConfig:
+    """The shared training loop's settings (see :func:`sidkit.training.fit`).
+
+    ``early_stopping_patience``: stop after that many evaluations without improvement
+    (0 = off). ``checkpoint_every_steps``: 0 = checkpoint only at epoch ends.
+    ``max_steps``: stop after that many optimizer steps in total (``None`` = no limit).
+    ``grad_clip``: max gradient norm (``None`` = no clipping).
+    """
+
+    epochs: int = attrs.field(default=10, validator=_in_range(1))
+    batch_size: int = attrs.field(default=256, validator=_in_range(1))
+    optim: OptimConfig = attrs.field(factory=OptimConfig)
+    scheduler: SchedulerConfig = attrs.field(factory=SchedulerConfig)
+    grad_clip: float | None = attrs.field(default=1.0, validator=_in_range(0.0, lo_open=True))
+    early_stopping_patience: int = attrs.field(default=0, validator=_in_range(0))
+    eval_every_epochs: int = attrs.field(default=1, validator=_in_range(1))
+    checkpoint_every_steps: int = attrs.field(default=0, validator=_in_range(0))
+    max_steps: int | None = attrs.field(default=None, validator=_in_range(1))
+    log_every_steps: int = attrs.field(default=50, validator=_in_range(1))
+    progress: bool = True

@@ -1,0 +1,153 @@
+"""Configs: structuring, every error at once with paths and suggestions, overrides, show."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from sidkit.config import apply_overrides, dump_toml, load_config, read_toml, resolve_config
+from sidkit.errors import ConfigError
+from sidkit.registry import hookimpl
+
+
+def _positive(_inst, attribute, value):
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class InnerConfig:
+    lr: float = 1e-3
+
+
+@attrs.frozen(kw_only=True)
+class GenConfig:
+    epochs: int = attrs.field(default=3, validator=_positive)
+    dropout: float = 0.1
+    use_users: bool = False
+    train: InnerConfig = InnerConfig()
+
+
+class Plugin:
+    @hookimpl
+    def sidkit_register_components(self, register):
+        for kind, name in [("encoder", "enc"), ("tokenizer", "rkmeans"), ("generator", "tiger"), ("decoder", "beam")]:
+            register(kind=kind, name=name, factory="x:y", config=GenConfig)
+
+
+@pytest.fixture
+def registry(sidkit_registry):
+    sidkit_registry.add_plugin(Plugin(), "sidkit-fake")
+    return sidkit_registry
+
+
+GOOD = {
+    "data": {"format": "synthetic"},
+    "encoder": {"name": "enc"},
+    "tokenizer": {"name": "rkmeans"},
+    "generator": {"name": "tiger", "epochs": 5, "train": {"lr": 0.01}},
+    "decoder": {"name": "beam"},
+}
+
+
+def test_good_config_fills_defaults(registry):
+    cfg = resolve_config(GOOD, registry)
+    assert cfg.component("generator").config == GenConfig(epochs=5, train=InnerConfig(lr=0.01))
+    assert cfg.component("evaluator").name == "ranking"  # default evaluator
+    table = cfg.to_dict()
+    assert table["generator"] == {"name": "tiger", "epochs": 5, "dropout": 0.1, "use_users": False, "train": {"lr": 0.01}}
+    assert table["evaluator"]["ks"] == [5, 10]
+
+
+def test_all_errors_reported_at_once_with_paths_values_and_suggestions(registry, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        """
+[data]
+format = "synthetic"
+[encoder]
+name = "enc"
+[tokenizer]
+name = "rkmean"
+[generator]
+name = "tiger"
+epoch = 4
+dropout = "high"
+use_users = "yes"
+train = { lrr = 0.1 }
+[decoder]
+name = "beam"
+[splitt]
+x = 1
+"""
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(bad, registry)
+    text = str(info.value)
+    lines = [str(i) for i in info.value.issues]
+    assert f"{bad}: " in text
+    assert any(line.startswith("tokenizer.name: unknown tokenizer 'rkmean' (did you mean 'rkmeans'?)") for line in lines)
+    assert any(line.startswith("generator.epoch: unknown key 'epoch' (did you mean 'epochs'?)") for line in lines)
+    assert "generator.dropout: expected a number, got 'high'" in lines
+    assert "generator.use_users: expected true or false, got 'yes'" in lines
+    assert any(line.startswith("generator.train.lrr: unknown key 'lrr' (did you mean 'lr'?)") for line in lines)
+    assert any(line.startswith("splitt: unknown section (did you mean 'split'?)") for line in lines)
+    assert len(lines) == 6
+
+
+def test_validator_message_is_kept_and_points_at_the_field(registry):
+    raw = {**GOOD, "generator": {"name": "tiger", "epochs": 0}}
+    with pytest.raises(ConfigError) as info:
+        resolve_config(raw, registry)
+    assert [str(i) for i in info.value.issues] == ["generator.epochs: epochs must be > 0, got 0"]
+
+
+def test_missing_sections_and_names_list_registered_components(registry):
+    with pytest.raises(ConfigError) as info:
+        resolve_config({"encoder": {"name": "enc"}, "tokenizer": {"epochs": 2}}, registry)
+    lines = [str(i) for i in info.value.issues]
+    assert "tokenizer.name: required key missing; registered tokenizers: rkmeans" in lines
+    assert "generator: missing section [generator]; registered generators: tiger" in lines
+    assert "decoder: missing section [decoder]; registered decoders: beam" in lines
+
+
+def test_unknown_data_format_and_split(registry):
+    raw = {**GOOD, "data": {"format": "movielense"}, "split": {"name": "loo"}}
+    with pytest.raises(ConfigError) as info:
+        resolve_config(raw, registry)
+    lines = [str(i) for i in info.value.issues]
+    assert any(line.startswith("data.format: unknown format 'movielense' (did you mean 'movielens'?)") for line in lines)
+    assert any(line.startswith("split.name: name must be one of") for line in lines)
+
+
+def test_overrides_parse_toml_values_and_reject_bad_syntax():
+    raw = apply_overrides({"generator": {"name": "tiger"}}, ["generator.epochs=7", "generator.train.lr=0.5", "run.device=cpu", "split.name=\"blocks\""])
+    assert raw["generator"]["epochs"] == 7 and raw["generator"]["train"]["lr"] == 0.5
+    assert raw["run"]["device"] == "cpu" and raw["split"]["name"] == "blocks"
+    with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):
+        apply_overrides({}, ["novalue"])
+    with pytest.raises(ConfigError, match="not a table"):
+        apply_overrides({"a": 1}, ["a.b=2"])
+
+
+def test_relative_paths_resolve_against_the_config_file(registry, tmp_path):
+    (tmp_path / "sub").mkdir()
+    cfg_file = tmp_path / "sub" / "p.toml"
+    cfg_file.write_text('[data]\nformat = "movielens"\npath = "../data/ml"\n')
+    cfg = load_config(cfg_file, registry, require=())
+    assert cfg.data.config.path == str((tmp_path / "data" / "ml").resolve())
+
+
+def test_toml_syntax_error_names_file(tmp_path):
+    f = tmp_path / "broken.toml"
+    f.write_text("[data\n")
+    with pytest.raises(ConfigError, match="broken.toml: not valid TOML"):
+        read_toml(f)
+
+
+def test_dump_round_trips_through_the_resolver(registry, tmp_path):
+    cfg = resolve_config(GOOD, registry)
+    text = dump_toml(cfg.to_dict())
+    (tmp_path / "resolved.toml").write_text(text)
+    again = load_config(tmp_path / "resolved.toml", registry)
+    assert again.to_dict() == cfg.to_dict()

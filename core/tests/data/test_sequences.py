@@ -1,0 +1,52 @@
+"""Training examples: sliding windows over every prefix, and one example per sequence."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from sidkit.data import last_only, sliding_windows
+from sidkit.types import Ragged
+
+
+def test_sliding_windows_exact():
+    train = Ragged.from_lists([[1, 2, 3, 4], [5], [6, 7]])
+    inputs, targets = sliding_windows(train, max_len=2)
+    assert [x.tolist() for x in inputs] == [[1], [1, 2], [2, 3], [6]]
+    assert targets.tolist() == [2, 3, 4, 7]
+    inputs, targets = sliding_windows(train, max_len=5, min_len=3)
+    assert [x.tolist() for x in inputs] == [[1, 2], [1, 2, 3]] and targets.tolist() == [3, 4]
+
+
+def test_sliding_windows_count_and_content():
+    rng = np.random.default_rng(0)
+    train = Ragged.from_lists([rng.integers(0, 100, n) for n in rng.integers(0, 40, 300)])
+    inputs, targets = sliding_windows(train, max_len=7)
+    assert len(inputs) == len(targets) == np.maximum(train.lengths - 1, 0).sum()
+    expected = [(s[max(0, t - 7) : t].tolist(), s[t]) for s in train for t in range(1, len(s))]
+    assert [(x.tolist(), int(y)) for x, y in zip(inputs, targets, strict=True)] == expected
+
+
+def test_last_only():
+    train = Ragged.from_lists([[1, 2, 3, 4], [5], [6, 7]])
+    inputs, targets = last_only(train, max_len=2)
+    assert [x.tolist() for x in inputs] == [[2, 3], [6]] and targets.tolist() == [4, 7]
+
+
+def test_sliding_windows_is_fast():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 40, 10_000)  # ~220k interactions
+    train = Ragged(rng.integers(0, 12_000, lengths.sum()), np.concatenate([[0], np.cumsum(lengths)]))
+    start = time.perf_counter()
+    inputs, targets = sliding_windows(train, max_len=20)
+    assert time.perf_counter() - start < 1.0
+    assert len(targets) == (lengths - 1).sum()
+
+
+def test_bad_arguments():
+    train = Ragged.from_lists([[1, 2]])
+    with pytest.raises(ValueError, match="min_len must be >= 2"):
+        sliding_windows(train, max_len=5, min_len=1)
+    with pytest.raises(ValueError, match="max_len must be >= 1"):
+        sliding_windows(train, max_len=0)

@@ -1,0 +1,2 @@
+"""GRID generators: ``tiger`` (:mod:`.tiger`) and ``decoder-only`` (:mod:`.decoder_only`);
+this package imports nothing heavy itself."""

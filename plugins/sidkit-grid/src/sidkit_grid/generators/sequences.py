@@ -1,0 +1,149 @@
+"""Token layout and batching shared by the ``tiger`` and ``decoder-only`` generators.
+
+Vocabulary (:class:`SIDVocab`): ``0 = pad``, ``1 = eos``, ``2 = bos``, then ``user_buckets``
+hashed user tokens, then the codes of each SID level at their own offset
+(``token = code + offsets[l]``). An item becomes its ``L`` tokens; a history becomes the
+flattened tokens of its last ``max_len`` items. Everything here is vectorised numpy: no
+per-sample Python loops, so sliding-window batches over millions of samples stay cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+from sidkit.data import sliding_windows
+from sidkit.errors import ArtifactError
+from sidkit.types import Ragged, SIDTable
+
+__all__ = [
+    "PAD",
+    "EOS",
+    "BOS",
+    "SIDVocab",
+    "Windows",
+    "training_windows",
+    "last_items",
+    "history_items",
+    "context_tokens",
+    "hash_users",
+]
+
+PAD, EOS, BOS = 0, 1, 2
+N_SPECIAL = 3
+
+
+def hash_users(users: np.ndarray, buckets: int) -> np.ndarray:
+    """Deterministic multiplicative hash of user indices into ``0..buckets-1``."""
+    u = np.asarray(users, dtype=np.uint64)
+    return ((u * np.uint64(2654435761)) % np.uint64(2**32) % np.uint64(buckets)).astype(np.int64)
+
+
+@attrs.frozen
+class SIDVocab:
+    """Where every token lives; saved with a checkpoint and checked against the SIDs it is used with."""
+
+    codebook_sizes: tuple[int, ...] = attrs.field(converter=lambda s: tuple(int(x) for x in s))
+    user_buckets: int = 0
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.codebook_sizes)
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """First token id of each level."""
+        start = N_SPECIAL + self.user_buckets
+        return tuple(int(x) for x in start + np.concatenate([[0], np.cumsum(self.codebook_sizes)[:-1]]))
+
+    @property
+    def size(self) -> int:
+        return N_SPECIAL + self.user_buckets + sum(self.codebook_sizes)
+
+    def item_tokens(self, codes: np.ndarray) -> np.ndarray:
+        """``[n_items, L]`` token ids of every item's SID."""
+        return np.asarray(codes, dtype=np.int64) + np.asarray(self.offsets, dtype=np.int64)
+
+    def user_tokens(self, users: np.ndarray) -> np.ndarray:
+        return N_SPECIAL + hash_users(users, self.user_buckets)
+
+    def check(self, sids: SIDTable, who: str) -> None:
+        """Refuse a SID table whose vocabulary differs from the one the model was built for."""
+        if tuple(sids.codebook_sizes) != self.codebook_sizes:
+            raise ArtifactError(
+                f"{who} was trained on SIDs with codebook sizes {list(self.codebook_sizes)}, "
+                f"got a SID table with {list(sids.codebook_sizes)}; retrain it on these SIDs"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"codebook_sizes": list(self.codebook_sizes), "user_buckets": self.user_buckets}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SIDVocab:
+        return cls(d["codebook_sizes"], int(d["user_buckets"]))
+
+
+@attrs.frozen(eq=False)
+class Windows:
+    """Sliding-window samples: sample ``j`` predicts ``targets[j]`` from ``inputs[j]`` (at most
+    ``max_len`` items, oldest first); ``users[j]`` is its user index."""
+
+    inputs: Ragged
+    targets: np.ndarray
+    users: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def batch(self, rows: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(history items [n, max_len] left-padded with -1, target items [n], users [n])``."""
+        offsets = self.inputs.offsets
+        items = last_items(self.inputs.values, offsets[rows], offsets[rows + 1], max_len)
+        return items, self.targets[rows], self.users[rows]
+
+
+def training_windows(train: Ragged, max_len: int, users: np.ndarray | None = None) -> Windows:
+    """GRID's sliding-window augmentation (:func:`sidkit.data.sliding_windows`: every prefix
+    of every training sequence predicts the item after it), with each sample's user."""
+    inputs, targets = sliding_windows(train, max_len)
+    users = np.arange(len(train)) if users is None else np.asarray(users, dtype=np.int64)
+    return Windows(inputs, targets, np.repeat(users, np.maximum(train.lengths - 1, 0)))
+
+
+def last_items(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_len: int) -> np.ndarray:
+    """The last ``max_len`` entries of ``values[starts[i]:ends[i]]`` per row, left-padded with -1."""
+    idx = ends[:, None] - max_len + np.arange(max_len)[None, :]
+    ok = idx >= starts[:, None]
+    return np.where(ok, values[np.clip(idx, 0, max(len(values) - 1, 0))] if len(values) else -1, -1)
+
+
+def history_items(histories: Ragged, max_len: int) -> np.ndarray:
+    """``[n, max_len]`` last items of each history (oldest first), left-padded with -1."""
+    return last_items(histories.values, histories.offsets[:-1], histories.offsets[1:], max_len)
+
+
+def context_tokens(
+    vocab: SIDVocab, item_tokens: np.ndarray, items: np.ndarray, users: np.ndarray | None, *, eos: bool
+) -> np.ndarray:
+    """Left-padded model context ``[user token] + flattened SID tokens of items [+ eos]``.
+
+    ``items`` is ``[n, M]`` with -1 for padding (left). Columns that are padding in every
+    row are trimmed, so a batch of short histories costs only its longest row.
+    """
+    n, m = items.shape
+    levels = item_tokens.shape[1]
+    hist = np.where(items[:, :, None] >= 0, item_tokens[np.maximum(items, 0)], PAD).reshape(n, m * levels)
+    lead = 1 if vocab.user_buckets else 0
+    out = np.full((n, lead + m * levels + int(eos)), PAD, dtype=np.int64)
+    out[:, lead : lead + m * levels] = hist
+    if eos:
+        out[:, -1] = EOS
+    if lead:
+        if users is None:
+            raise ValueError("this model uses user tokens: pass the user index of every history")
+        n_items = (items >= 0).sum(axis=1)
+        out[np.arange(n), (m - n_items) * levels] = vocab.user_tokens(users)
+    used = np.nonzero((out != PAD).any(axis=0))[0]
+    first = int(used[0]) if len(used) else out.shape[1] - 1
+    return out[:, first:]

@@ -1,0 +1,318 @@
+"""Tokenizers rkmeans, rvq, rqvae: planted structure, de-duplication, state round trips,
+empty-cluster re-seeding, configs and registration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pytest
+import torch
+from grid_clusters import adjusted_rand, blobs, hierarchical_blobs, purity
+from sidkit.errors import ArtifactError, SidkitError
+from sidkit.protocols import Tokenizer
+from sidkit.types import ItemEmbeddings
+from sidkit_grid.configs import RKMeansConfig, RQVAEConfig, RVQConfig
+from sidkit_grid.tokenizers import common, kmeans
+from sidkit_grid.tokenizers.common import deduplicate, nearest
+from sidkit_grid.tokenizers.rkmeans import RKMeansTokenizer
+from sidkit_grid.tokenizers.rqvae import RQVAETokenizer
+from sidkit_grid.tokenizers.rqvae_model import rqvae_loss
+from sidkit_grid.tokenizers.rvq import RVQTokenizer
+
+SMALL = {
+    "rkmeans": lambda **kw: RKMeansTokenizer(RKMeansConfig(**{"steps_per_level": 100, "batch_size": 256, **kw})),
+    "rvq": lambda **kw: RVQTokenizer(RVQConfig(**{"steps_per_level": 200, "batch_size": 256, **kw})),
+    "rqvae": lambda **kw: RQVAETokenizer(
+        RQVAEConfig(**{"hidden_dims": (64,), "latent_dim": 8, "steps": 1000, "batch_size": 256, "lr": 0.01, **kw})
+    ),
+}
+
+
+def collision_rate(sids) -> float:
+    """Fraction of items whose SID another item also has."""
+    groups = sids.sid_to_items()
+    return sum(len(g) for g in groups.values() if len(g) > 1) / sids.n_items
+
+
+# -- planted structure -------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(SMALL))
+def test_first_level_recovers_planted_clusters(name, ctx):
+    emb, labels = blobs()
+    tok = SMALL[name](levels=2, codebook_size=16)
+    tok.fit(emb, ctx)
+    sids = tok.assign(emb)
+    assert isinstance(tok, Tokenizer)
+    assert sids.n_items == emb.n_items and sids.n_levels == 3  # 2 levels + de-dup digit
+    first = sids.codes[:, 0]
+    assert purity(first, labels) >= 0.95
+    assert adjusted_rand(first, labels) >= 0.9
+
+
+def test_rkmeans_second_level_separates_sub_clusters(ctx):
+    emb, sup, sub = hierarchical_blobs()
+    tok = SMALL["rkmeans"](levels=2, codebook_size=4)
+    tok.fit(emb, ctx)
+    codes = tok.codes(emb)
+    assert purity(codes[:, 0], sup) >= 0.95
+    for a in range(4):
+        inside = sup == a
+        assert purity(codes[inside, 1], sub[inside]) >= 0.95
+        assert len(np.unique(codes[inside, 1])) == 4
+
+
+@pytest.mark.parametrize("name, steps", [("rkmeans", {}), ("rvq", {"steps_per_level": 30}), ("rqvae", {"steps": 30})])
+def test_fit_is_deterministic_given_seed(name, steps, ctx):
+    emb, _ = blobs(seed=3)
+    runs = []
+    for seed in (0, 0, 1):
+        tok = SMALL[name](levels=2, codebook_size=8, seed=seed, **steps)
+        tok.fit(emb, ctx)
+        runs.append(tok.codes(emb))
+    assert np.array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+# -- collisions -------------------------------------------------------------------------------------
+def test_digit_dedup_numbers_colliding_items():
+    codes = np.array([[1, 2, 3], [0, 0, 0], [1, 2, 3], [4, 5, 6], [1, 2, 3]])
+    sids = deduplicate(codes, 8, "digit")
+    assert sids.codebook_sizes == (8, 8, 8, 3)
+    assert sids.codes[:, 3].tolist() == [0, 0, 1, 0, 2]  # item-index order within the group
+    assert np.array_equal(sids.codes[:, :3], codes)
+    assert collision_rate(sids) == 0.0
+    kept = deduplicate(codes, 8, "none")
+    assert kept.codebook_sizes == (8, 8, 8)
+    assert kept.sid_to_items()[(1, 2, 3)] == [0, 2, 4]
+    assert collision_rate(kept) == pytest.approx(3 / 5)
+
+
+def test_digit_level_present_without_collisions():
+    sids = deduplicate(np.array([[0, 1], [1, 0]]), 2, "digit")
+    assert sids.codebook_sizes == (2, 2, 1) and sids.codes[:, 2].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("mode, order", [("digit", "index"), ("random", "random"), ("none", "index")])
+def test_tokenizer_dedup_modes(mode, order, ctx):
+    emb, _ = blobs(n_centres=8, per=20)
+    x = emb.values.copy()
+    x[[3, 7, 11]] = x[3]  # three identical items must share all L codes
+    emb = ItemEmbeddings(x)
+    tok = SMALL["rkmeans"](levels=2, codebook_size=8, dedup=mode)
+    tok.fit(emb, ctx)
+    sids = tok.assign(emb)
+    assert tok.collision_order == order
+    raw = tok.codes(emb)
+    assert (raw[[7, 11]] == raw[3]).all()
+    if mode == "digit":
+        assert sids.n_levels == 3 and collision_rate(sids) == 0.0
+        group = np.flatnonzero((raw == raw[3]).all(1))
+        assert sids.codes[group, 2].tolist() == list(range(len(group)))
+        assert sids.codebook_sizes[2] == max(len(g) for g in deduplicate(raw, 8, "none").sid_to_items().values())
+    else:
+        assert sids.n_levels == 2 and np.array_equal(sids.codes, raw)
+        assert collision_rate(sids) > 0.0
+        assert {3, 7, 11} <= set(sids.sid_to_items()[tuple(raw[3])])
+
+
+# -- state ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, extra", [("rkmeans", {}), ("rvq", {"steps_per_level": 20}), ("rqvae", {"steps": 30, "whiten": True})]
+)
+def test_save_load_roundtrip(name, extra, tmp_path, ctx):
+    emb, _ = blobs(n_centres=8, per=25)
+    fitted = SMALL[name](levels=3, codebook_size=8, **extra)
+    fitted.fit(emb, ctx)
+    fitted.save(tmp_path / "state")
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["meta.json", "state.safetensors"]
+    fresh = SMALL[name](levels=3, codebook_size=8, **extra)
+    fresh.load(tmp_path / "state")
+    a, b = fitted.assign(emb), fresh.assign(emb)
+    assert np.array_equal(a.codes, b.codes) and a.codebook_sizes == b.codebook_sizes
+
+    (tmp_path / "state" / "state.safetensors").unlink()
+    with pytest.raises(ArtifactError, match=rf"tokenizer {name}: .*state\.safetensors: missing"):
+        SMALL[name](levels=3, codebook_size=8, **extra).load(tmp_path / "state")
+
+
+def test_load_refuses_other_structure_or_tokenizer(tmp_path, ctx):
+    emb, _ = blobs(n_centres=4, per=10)
+    tok = SMALL["rkmeans"](levels=2, codebook_size=4)
+    tok.fit(emb, ctx)
+    tok.save(tmp_path)
+    with pytest.raises(ArtifactError, match=r"codebook_size=4 \(config: 8\)"):
+        SMALL["rkmeans"](levels=2, codebook_size=8).load(tmp_path)
+    with pytest.raises(ArtifactError, match="written by tokenizer 'rkmeans', not 'rvq'"):
+        SMALL["rvq"](levels=2, codebook_size=4).load(tmp_path)
+    with pytest.raises(ArtifactError, match="meta.json: missing"):
+        SMALL["rkmeans"]().load(tmp_path / "nowhere")
+
+
+def test_assign_before_fit_and_wrong_dim(ctx):
+    emb, _ = blobs(n_centres=4, per=10)
+    tok = SMALL["rkmeans"](levels=1, codebook_size=4)
+    with pytest.raises(SidkitError, match="fit"):
+        tok.assign(emb)
+    tok.fit(emb, ctx)
+    with pytest.raises(SidkitError, match="32-d embeddings, got 5-d"):
+        tok.assign(ItemEmbeddings(np.zeros((3, 5))))
+
+
+# -- k-means internals -----------------------------------------------------------------------------------
+def test_nearest_in_chunks_matches_brute_force():
+    gen = torch.Generator().manual_seed(0)
+    x, book = torch.randn(1000, 16, generator=gen), torch.randn(37, 16, generator=gen)
+    idx, dist = nearest(x, book, budget=37 * 7)  # 7 rows per chunk
+    full = torch.cdist(x, book).pow(2)
+    assert torch.equal(idx, full.argmin(1))
+    assert torch.allclose(dist, full.min(1).values, atol=1e-4)
+
+
+def test_empty_clusters_are_reseeded_after_bad_init(monkeypatch):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 8, generator=gen).repeat_interleave(10, 0)  # 20 distinct points, 10 copies each
+    # bad init: every centroid on the same point -> all but one cluster start empty
+    monkeypatch.setattr(kmeans, "kmeans_plus_plus", lambda x, k, gen: x[:1].repeat(k, 1).clone())
+    for reseed_every in (0, 5):
+        centroids = kmeans.minibatch_kmeans(x, 20, steps=10, batch_size=64, gen=gen, reseed_every=reseed_every)
+        counts = torch.bincount(nearest(x, centroids)[0], minlength=20)
+        assert (counts > 0).all(), counts
+        assert (counts == 10).all()  # with exactly 20 distinct points, every one is a cluster
+
+
+def test_reseed_takes_distinct_far_points_and_keeps_live_codes():
+    x = torch.tensor([[0.0], [0.1], [10.0], [10.0], [10.0], [5.0]])
+    book = torch.tensor([[0.0], [10.0], [100.0], [200.0], [300.0]])
+    idx, dist = nearest(x, book)
+    moved = common.reseed_codes(book, x, idx, dist, torch.tensor([False, False, True, True, True]))
+    # candidates at positive distance: 5.0 (from code 0 or 1) and 0.1 (code 0); duplicates of 10.0 sit on their code
+    assert sorted(book[moved].flatten().tolist()) == pytest.approx([0.1, 5.0])
+    assert len(moved) == 2 and book[4].item() == 300.0  # not enough distinct points for the third
+    counts = torch.bincount(nearest(x, book)[0], minlength=5)
+    assert (counts[:2] > 0).all()
+
+
+def test_more_clusters_than_distinct_points_does_not_fail():
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]).repeat(30, 1)
+    gen = torch.Generator().manual_seed(0)
+    centroids = kmeans.minibatch_kmeans(x, 8, steps=20, batch_size=16, gen=gen)
+    counts = torch.bincount(nearest(x, centroids)[0], minlength=8)
+    assert int((counts > 0).sum()) == 3
+
+
+def test_tokenizer_uses_every_code_when_points_allow(ctx):
+    emb, _ = blobs(n_centres=16, per=5, spread=0.01)
+    for name in ("rkmeans", "rvq"):
+        tok = SMALL[name](levels=1, codebook_size=16, reseed_every=10)
+        tok.fit(emb, ctx)
+        assert len(np.unique(tok.codes(emb))) == 16, name
+
+
+# -- RQ-VAE specifics -----------------------------------------------------------------------------------
+def test_rqvae_loss_parts_and_extension_hook(ctx):
+    emb, _ = blobs(n_centres=4, per=20)
+
+    class WithExtra(RQVAETokenizer):
+        calls = 0
+
+        def on_fit_start(self, embeddings, ctx):
+            self.seen_items = embeddings.n_items
+
+        def extra_losses(self, x, out, items):
+            WithExtra.calls += 1
+            assert items.shape[0] == x.shape[0] and int(items.max()) < self.seen_items
+            return {"spread": 0.1 * out.z.pow(2).mean()}
+
+    tok = WithExtra(RQVAEConfig(levels=2, codebook_size=4, hidden_dims=(16,), latent_dim=4, steps=60, batch_size=32))
+    tok.fit(emb, ctx)
+    assert WithExtra.calls == 60
+    last = tok.history[-1]
+    assert {"total", "recon", "codebook", "commitment", "spread"} <= set(last)
+    expected = last["recon"] + last["codebook"] + 0.25 * last["commitment"] + last["spread"]
+    assert last["total"] == pytest.approx(expected, rel=1e-5)
+
+    x = torch.tensor(emb.values[:8])
+    out = tok.model(x)
+    parts = rqvae_loss(x, out, beta=0.5)
+    assert parts["total"].item() == pytest.approx(
+        (parts["recon"] + parts["codebook"] + 0.5 * parts["commitment"]).item(), rel=1e-6
+    )
+    # straight-through: the reconstruction reaches the encoder; the codebook gets only its own term
+    tok.model.zero_grad()
+    parts["recon"].backward()
+    assert tok.model.encoder[0].weight.grad.abs().sum() > 0
+    assert tok.model.codebooks.grad is None or tok.model.codebooks.grad.abs().sum() == 0
+
+
+def test_rqvae_training_lowers_the_reconstruction_loss(ctx):
+    emb, _ = blobs(n_centres=8, per=25)
+    tok = SMALL["rqvae"](levels=2, codebook_size=8, steps=200)
+    tok.fit(emb, ctx)
+    first, last = tok.history[0], tok.history[-1]
+    assert first["step"] == 1 and last["step"] == 200
+    assert last["recon"] < 0.3 * first["recon"]
+
+
+# -- configs and registration ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "cls, kwargs, field",
+    [
+        (RKMeansConfig, {"levels": 0}, "levels"),
+        (RKMeansConfig, {"codebook_size": 1}, "codebook_size"),
+        (RKMeansConfig, {"dedup": "first"}, "dedup"),
+        (RKMeansConfig, {"steps_per_level": 0}, "steps_per_level"),
+        (RVQConfig, {"lr": 0.0}, "lr"),
+        (RVQConfig, {"batch_size": 0}, "batch_size"),
+        (RQVAEConfig, {"hidden_dims": (64, 0)}, "hidden_dims"),
+        (RQVAEConfig, {"optimizer": "lbfgs"}, "optimizer"),
+        (RQVAEConfig, {"beta": -1.0}, "beta"),
+        (RQVAEConfig, {"reseed_every": -1}, "reseed_every"),
+    ],
+)
+def test_config_validators_name_the_field(cls, kwargs, field):
+    with pytest.raises(ValueError) as info:
+        cls(**kwargs)
+    assert str(info.value).startswith(f"{field} must")
+
+
+def test_config_errors_through_sidkit_structure():
+    from sidkit.config.structure import structure
+
+    cfg, issues = structure({"levels": 3, "hidden_dims": [256, 64]}, RQVAEConfig, "tokenizer")
+    assert not issues and cfg.hidden_dims == (256, 64)
+    _, issues = structure({"dedup": "first"}, RKMeansConfig, "tokenizer")
+    assert [str(i) for i in issues] == ["tokenizer.dedup: dedup must be one of 'digit', 'random', 'none', got 'first'"]
+    _, issues = structure({"level": 3}, RKMeansConfig, "tokenizer")
+    assert "did you mean 'levels'" in str(issues[0])
+
+
+def test_plugin_registers_every_component(sidkit_registry):
+    from sidkit_grid import plugin
+
+    sidkit_registry.add_plugin(plugin, "sidkit-grid")
+    names = {(s.kind, s.name): s.factory for s in sidkit_registry.components()}
+    assert names[("generator", "tiger")] == "sidkit_grid.generators.tiger:TigerGenerator"
+    assert names[("generator", "decoder-only")] == "sidkit_grid.generators.decoder_only:DecoderOnlyGenerator"
+    assert names[("decoder", "beam")] == "sidkit_grid.decoding.beam:BeamDecoder"
+    assert {"hf-text"} <= set(sidkit_registry.names("encoder"))
+    assert sidkit_registry.names("tokenizer") == ["rkmeans", "rqvae", "rvq"]
+    for name, cls in [("rkmeans", RKMeansTokenizer), ("rvq", RVQTokenizer), ("rqvae", RQVAETokenizer)]:
+        assert isinstance(sidkit_registry.build("tokenizer", name), cls)
+
+
+def test_doc_page_lists_every_tokenizer_option():
+    doc = Path(__file__).resolve().parents[3] / "sdk_docs" / "plugins" / "grid.md"
+    if not doc.exists():
+        pytest.skip(f"{doc} not found (not a source checkout)")
+    text = doc.read_text(encoding="utf-8")
+    for cls in (RKMeansConfig, RVQConfig, RQVAEConfig):
+        missing = [f.name for f in attrs.fields(cls) if f"`{f.name}`" not in text]
+        assert not missing, f"grid.md does not document {cls.__name__}: {missing}"
+
+
+def test_plugin_module_does_not_import_torch():
+    code = "import sys, sidkit_grid.plugin; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
