@@ -1,9 +1,9 @@
 """The Python entry points in one place.
 
     from sidkit.api import run_pipeline, load_run
-    result = run_pipeline("examples/synthetic-demo.toml", out="runs/demo")
+    result = run_pipeline("examples/synthetic-tiger.toml", out="runs/demo")
     run = load_run("runs/demo")
-    run.recommend(["i0001", "i0002"], k=5)
+    run.recommend(["0", "1"], k=5)
 """
 
 from .config import load_config, resolve_config

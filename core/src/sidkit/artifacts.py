@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -181,12 +182,40 @@ class StageRecord:
         except ArtifactError:
             return False
 
-    def invalidate(self) -> None:
+    STARTED = "started.json"
+    WORK = "work"
+
+    def start(self, fp: str) -> None:
+        """Mark the stage as being recomputed for ``fp``. Its ``work/`` folder (training
+        checkpoints) is kept only when the last attempt was for the same fingerprint, so an
+        interrupted stage resumes while a changed stage starts clean."""
+        started = self.directory / self.STARTED
+        previous = None
+        if started.exists():
+            try:
+                previous = read_json(started).get("fingerprint")
+            except ArtifactError:
+                previous = None
+        if previous != fp and (self.directory / self.WORK).exists():
+            shutil.rmtree(self.directory / self.WORK)
         if self.path.exists():
             self.path.unlink()
+        write_json(started, {"fingerprint": fp})
 
     def mark_done(self, fp: str, **info: Any) -> None:
         write_json(self.path, {"fingerprint": fp, **info})
 
+    def status(self) -> str:
+        """``done``, ``interrupted`` (started, never finished) or ``missing``."""
+        if self.path.exists():
+            return "done"
+        return "interrupted" if (self.directory / self.STARTED).exists() else "missing"
+
     def info(self) -> dict[str, Any]:
-        return read_json(self.path)
+        """``{"status": ..., "fingerprint": ..., ...}`` of the stage."""
+        status = self.status()
+        if status == "done":
+            return {"status": status, **read_json(self.path)}
+        if status == "interrupted":
+            return {"status": status, **read_json(self.directory / self.STARTED)}
+        return {"status": status}

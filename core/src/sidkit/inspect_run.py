@@ -21,7 +21,7 @@ def inspect_run(run_dir: str | Path) -> dict[str, Any]:
     report: dict[str, Any] = {"run_dir": str(run_dir), "run": read_json(run_dir / "run.json"), "stages": {}}
     for stage in STAGES:
         record = StageRecord(run_dir / stage)
-        report["stages"][stage] = record.info() if record.path.exists() else {"status": "missing"}
+        report["stages"][stage] = record.info()
     for name in ("sid_stats", "metrics"):
         path = run_dir / f"{name}.json"
         report[name] = read_json(path) if path.exists() else None
@@ -38,7 +38,7 @@ def format_inspection(report: dict[str, Any]) -> str:
         lines.append(f"{kind:<10} {comp['name']} ({comp.get('plugin')} {comp.get('version')})")
     lines.append("stages:")
     for stage, info in report["stages"].items():
-        state = "missing" if info.get("status") == "missing" else f"done  fingerprint {info.get('fingerprint')}"
+        state = info["status"] if info["status"] == "missing" else f"{info['status']:<11} fingerprint {info.get('fingerprint')}"
         lines.append(f"  {stage:<10} {state}")
     stats = report.get("sid_stats")
     if stats:

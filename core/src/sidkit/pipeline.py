@@ -126,7 +126,7 @@ class Pipeline:
             return fingerprint(kind, "object", time.time_ns())  # never reused
         choice = self.config.component(kind)
         spec = self.registry.get(kind, choice.name)
-        return fingerprint(kind, choice.to_table(), spec.plugin, spec.version, *upstream)
+        return fingerprint(kind, choice.to_table(), spec.plugin, spec.version, self.config.run.seed, *upstream)
 
     def _context(self, **kw: Any) -> Context:
         return Context(seed=self.config.run.seed, device=self.device, progress=self.config.run.progress, **kw)
@@ -169,7 +169,7 @@ class Pipeline:
             embeddings = load_embeddings(enc_dir / "embeddings.safetensors", dataset.n_items)
             self.reused["encoder"] = True
         else:
-            record.invalidate()
+            record.start(enc_fp)
             encoder = self._component("encoder")
             embeddings = encoder.encode(self._context(workdir=enc_dir / "work", dataset=dataset, split=split))
             if embeddings.n_items != dataset.n_items:
@@ -190,7 +190,7 @@ class Pipeline:
             sids = load_sids(tok_dir / "sids.safetensors", dataset.n_items)
             self.reused["tokenizer"] = True
         else:
-            record.invalidate()
+            record.start(tok_fp)
             ctx = self._context(workdir=tok_dir / "work", dataset=dataset, split=split, embeddings=embeddings)
             tokenizer.fit(embeddings, ctx)
             sids = tokenizer.assign(embeddings)
@@ -209,7 +209,7 @@ class Pipeline:
         evaluator = self._component("evaluator")
         k = int(evaluator.required_k)
         gen_dir = self.out / "generator"
-        gen_fp = self._stage_fp("generator", tok_fp, split_fp, self._stage_fp("decoder"), self._stage_fp("evaluator"), cfg.run.seed)
+        gen_fp = self._stage_fp("generator", tok_fp, split_fp, self._stage_fp("decoder"), self._stage_fp("evaluator"))
         record = StageRecord(gen_dir)
         generator = self._component("generator")
         if record.is_current(gen_fp):
@@ -218,7 +218,7 @@ class Pipeline:
                 sids = load_sids(gen_dir / "sids.safetensors", dataset.n_items)
             self.reused["generator"] = True
         else:
-            record.invalidate()
+            record.start(gen_fp)
 
             def validate(model: Any, current: SIDTable | None = None) -> dict[str, float]:
                 table = current if current is not None else sids
@@ -251,7 +251,7 @@ class Pipeline:
             rankings = {s: Rankings(load_arrays(rank_dir / f"{s}.safetensors")["items"]) for s in ("valid", "test")}
             self.reused["rankings"] = True
         else:
-            record.invalidate()
+            record.start(rank_fp)
             ctx = self._context(dataset=dataset, split=split)
             rankings = {}
             for name, examples in (("valid", split.valid), ("test", split.test)):

@@ -76,5 +76,7 @@ def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: s
     gen_choice, dec_choice = cfg.component("generator"), cfg.component("decoder")
     generator = registry.build("generator", gen_choice.name, gen_choice.config)
     generator.load(run_dir / "generator" / "state")
+    if device != "cpu" and hasattr(generator, "to"):
+        generator.to(device)
     decoder = registry.build("decoder", dec_choice.name, dec_choice.config)
     return LoadedRun(run_dir, generator, decoder, sids, list(items["item_ids"]), list(items["titles"]), device)

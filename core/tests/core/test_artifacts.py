@@ -75,9 +75,22 @@ def test_stage_record_current_only_after_mark_done(tmp_path):
     assert not rec.is_current("abc")
     rec.mark_done("abc", rows=3)
     assert rec.is_current("abc") and not rec.is_current("xyz")
-    assert rec.info()["rows"] == 3
-    rec.invalidate()
-    assert not rec.is_current("abc")
+    assert rec.info() == {"status": "done", "fingerprint": "abc", "rows": 3}
+    rec.start("xyz")
+    assert not rec.is_current("abc") and rec.status() == "interrupted"
+
+
+def test_stage_start_keeps_work_only_for_the_same_fingerprint(tmp_path):
+    rec = StageRecord(tmp_path / "stage")
+    rec.start("abc")
+    (tmp_path / "stage" / "work").mkdir()
+    (tmp_path / "stage" / "work" / "ckpt").write_text("step 5")
+    rec.start("abc")  # an interrupted attempt at the same inputs resumes from its checkpoints
+    assert (tmp_path / "stage" / "work" / "ckpt").read_text() == "step 5"
+    rec.start("def")  # changed inputs: stale checkpoints would be refused, so they go
+    assert not (tmp_path / "stage" / "work").exists()
+    assert rec.info() == {"status": "interrupted", "fingerprint": "def"}
+    assert StageRecord(tmp_path / "other").info() == {"status": "missing"}
 
 
 def test_json_helpers_handle_numpy(tmp_path):
