@@ -210,3 +210,17 @@ def test_component_object_missing_protocol_methods_is_rejected(tmp_path):
     with pytest.raises(SidkitError, match="does not implement Tokenizer: missing assign, load, save"):
         run_pipeline(raw, out=tmp_path / "x", components={"tokenizer": NotATokenizer()})
     assert not (tmp_path / "x").exists()
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.toml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_shipped_example_config_resolves(example):
+    from sidkit.config import load_config
+    from sidkit.registry import get_registry
+
+    cfg = load_config(example, get_registry())
+    assert {"encoder", "tokenizer", "generator", "decoder", "evaluator"} <= set(cfg.components)
+    if cfg.data.format != "synthetic":  # real-data examples point at ../shared/data beside the clone
+        assert "/shared/data/" in cfg.data.config.path
