@@ -180,8 +180,19 @@ def test_config_show_fills_every_default(tmp_path):
     assert "seed = 9" in out.stdout and "min_df = 1" in out.stdout and "iters = 20" in out.stdout
 
 
-def test_python_api_with_a_component_object(tmp_path, monkeypatch):
+@pytest.fixture
+def toy_only_registry(monkeypatch):
+    """The process-wide registry loaded with only sidkit-toy, reloaded in full afterwards."""
+    from sidkit.registry import reset_registry
+
     monkeypatch.setenv("SIDKIT_LOAD_PLUGINS", "sidkit-toy")
+    reset_registry()
+    yield
+    monkeypatch.delenv("SIDKIT_LOAD_PLUGINS")
+    reset_registry()
+
+
+def test_python_api_with_a_component_object(tmp_path, toy_only_registry):
     from sidkit.api import run_pipeline
     from sidkit.registry import get_registry
 

@@ -264,7 +264,7 @@ class Pipeline:
         # metrics (cheap: always recomputed)
         ctx = self._context(dataset=dataset, split=split)
         ks = tuple(getattr(evaluator, "ks", None) or (k,))
-        baselines = baseline_metrics(split, ks)
+        baselines = baseline_metrics(split, ks, user_rank=dataset.user_rank)
         metrics = {}
         for name, examples in (("valid", split.valid), ("test", split.test)):
             metrics[name] = {**evaluator.evaluate(rankings[name], examples, ctx), **baselines[name]}

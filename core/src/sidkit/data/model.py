@@ -75,12 +75,19 @@ class Interactions:
 
 @attrs.frozen(eq=False)
 class Dataset:
-    """A loaded dataset: catalog + interactions + provenance (format, paths, ties policy)."""
+    """A loaded dataset: catalog + interactions + provenance (format, paths, ties policy).
+
+    ``user_rank[u]``: the position of user ``u`` when users are listed in order of first
+    appearance in the source file (``None`` when there is no file, e.g. synthetic data).
+    Baselines that break ties by what is read first use it to read the data as a script
+    iterating over the file would.
+    """
 
     catalog: Catalog
     interactions: Interactions
     name: str = "dataset"
     meta: Mapping[str, Any] = attrs.field(factory=dict)
+    user_rank: np.ndarray | None = None
 
     @property
     def n_items(self) -> int:

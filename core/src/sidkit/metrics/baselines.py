@@ -11,7 +11,8 @@ anything (a generative recommender that loses to ``markov`` on Beauty has a bug)
   skipped). An example with an empty history, or whose last item was never followed by
   anything, gets the popularity list. Ties, with ``ties="first-seen"`` (the default):
   the transition (resp. item) seen first when the training data is read in order (users
-  in index order, each user's items in time order, the validation interactions after the
+  in order of first appearance in the source file when known, ``Dataset.user_rank``, else
+  in index order; each user's items in time order; the validation interactions after the
   user's training items when ranking test examples) comes first. This is exactly what
   ``collections.Counter.most_common`` does on the data read that way, and what reproduces
   the published-style reference numbers (Amazon Beauty 5-core, leave-one-out, full
@@ -121,22 +122,31 @@ class _Fit:
         fit_extra: EvalSet | None,
         n_items: int,
         train_users: np.ndarray | None = None,
+        user_rank: np.ndarray | None = None,
     ) -> _Fit:
         _check_items(train, n_items, "training sequences")
         seqs = train
         counted = np.ones(len(train.values), dtype=bool)
-        if fit_extra is not None and len(fit_extra):
+        # reading order: users in index order, or by user_rank (e.g. first appearance in
+        # the file); a user's validation segment after their training row (train row r
+        # belongs to train_users[r], or to user r)
+        row_user = np.arange(len(train), dtype=np.int64) if train_users is None else np.asarray(train_users)
+        if len(row_user) != len(train):
+            raise ValueError(f"train_users has {len(row_user)} entries for {len(train)} training rows")
+
+        def read_key(users: np.ndarray) -> np.ndarray:
+            return users if user_rank is None else np.asarray(user_rank, dtype=np.int64)[users]
+
+        if fit_extra is None or not len(fit_extra):
+            if user_rank is not None:
+                seqs = train.take(np.argsort(read_key(row_user), kind="stable"))
+        else:
             _check_items(fit_extra.targets, n_items, "fit_extra targets")
             _check_items(fit_extra.histories, n_items, "fit_extra histories")
             seg = eval_segments(fit_extra)
-            # reading order: users in index order, a user's validation segment after their
-            # training row (train row r belongs to train_users[r], or to user r)
-            row_user = np.arange(len(train), dtype=np.int64) if train_users is None else np.asarray(train_users)
-            if len(row_user) != len(train):
-                raise ValueError(f"train_users has {len(row_user)} entries for {len(train)} training rows")
             users = np.concatenate([row_user, fit_extra.users]).astype(np.int64)
             part = np.repeat([0, 1], [len(train), len(seg)])
-            order = np.lexsort((part, users))
+            order = np.lexsort((part, read_key(users)))
             both = Ragged(
                 np.concatenate([train.values, seg.values]),
                 np.concatenate([train.offsets, train.offsets[-1] + seg.offsets[1:]]),
@@ -264,6 +274,7 @@ def markov_rankings(
     fit_extra: EvalSet | None = None,
     train_users: np.ndarray | None = None,
     ties: str = "first-seen",
+    user_rank: np.ndarray | None = None,
 ) -> Rankings:
     """First-order Markov rankings: successors of each example's last history item.
 
@@ -273,12 +284,12 @@ def markov_rankings(
     ``train_users[r]`` is the user of training row ``r`` (default ``r``); it places each
     ``fit_extra`` example after its user's training row when reading the data in order,
     which only matters for ``ties="first-seen"`` (see the module docstring for both tie
-    rules). The work is done once per distinct last item and is fully vectorised; rows
+    rules), as does ``user_rank`` (users are read in that order instead of index order). The work is done once per distinct last item and is fully vectorised; rows
     are padded with ``-1`` only when the catalog has fewer than ``k`` items.
     """
     k = _check_k(k)
     ties = _check_ties(ties)
-    fit = _Fit.build(train, fit_extra, n_items, train_users)
+    fit = _Fit.build(train, fit_extra, n_items, train_users, user_rank)
     hist = examples.histories
     _check_items(hist, n_items, "example histories")
     nonempty = hist.lengths > 0
@@ -294,6 +305,7 @@ def baseline_metrics(
     *,
     baselines: Iterable[str] = BASELINES,
     ties: str = "first-seen",
+    user_rank: np.ndarray | None = None,
 ) -> dict[str, dict[str, float]]:
     """MostPop and Markov metrics on the validation and test examples of ``split``.
 
@@ -309,6 +321,8 @@ def baseline_metrics(
       ``last train item -> valid target`` and one more count of the valid target).
 
     ``ties`` is the Markov tie rule (module docstring); MostPop ties go to the lower index.
+    ``user_rank``: the order users are read in for ``first-seen`` ties (``Dataset.user_rank``,
+    first appearance in the source file; default: index order).
     """
     ks = check_ks(ks)
     ties = _check_ties(ties)
@@ -325,7 +339,8 @@ def baseline_metrics(
                 ranks = mostpop_rankings(split.train, split.n_items, examples, k, fit_extra=extra)
             else:
                 ranks = markov_rankings(
-                    split.train, split.n_items, examples, k, fit_extra=extra, train_users=split.train_users, ties=ties
+                    split.train, split.n_items, examples, k, fit_extra=extra, train_users=split.train_users, ties=ties,
+                    user_rank=user_rank,
                 )
             m = ranking_metrics(ranks, examples.targets, ks)
             m.pop("n_examples")

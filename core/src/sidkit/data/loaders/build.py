@@ -183,4 +183,8 @@ def build_dataset(
         "counts": counts,
         **(meta or {}),
     }
-    return Dataset(Catalog(catalog_ids, fields), interactions, name=name, meta=info)
+    first_row = np.full(len(user_ids), len(user), dtype=np.int64)
+    np.minimum.at(first_row, user, np.arange(len(user), dtype=np.int64))
+    user_rank = np.empty(len(kept_users), dtype=np.int64)
+    user_rank[np.argsort(first_row[kept_users], kind="stable")] = np.arange(len(kept_users))
+    return Dataset(Catalog(catalog_ids, fields), interactions, name=name, meta=info, user_rank=user_rank)
