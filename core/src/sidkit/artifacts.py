@@ -24,6 +24,7 @@ from .types import ItemEmbeddings, SIDTable
 
 __all__ = [
     "atomic_write_bytes",
+    "fsync_dir",
     "atomic_write_text",
     "write_json",
     "read_json",
@@ -39,8 +40,22 @@ __all__ = [
 ]
 
 
+def fsync_dir(path: Path | str) -> None:
+    """Flush a directory entry (a rename inside it) to disk; a no-op where directories
+    cannot be opened (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + rename)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename,
+    fsync of the folder): a reader sees the old file or the new one, never a torn one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -54,6 +69,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
@@ -108,7 +124,7 @@ def load_arrays(path: Path | str, expect: Mapping[str, tuple[int | None, ...]] |
         if name not in arrays:
             raise ArtifactError(f"{path}: tensor {name!r} missing (has: {', '.join(sorted(arrays))})")
         got = arrays[name].shape
-        if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+        if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got, strict=False)):
             raise ArtifactError(f"{path}: tensor {name!r} has shape {tuple(got)}, expected {tuple(shape)}")
     return arrays
 

@@ -50,7 +50,7 @@ def plugins_cmd(as_json: bool, strict: bool) -> None:
         rows += [(s.kind, s.name, s.plugin, s.version, s.description) for s in registry.components()]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         for r in rows:
-            click.echo("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+            click.echo("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=False)) + "  " + r[4])
         disabled = [p.name for p in registry.plugins.values() if p.status == "disabled"]
         if disabled:
             click.echo(f"\ndisabled by SIDKIT_LOAD_PLUGINS: {', '.join(disabled)}")
@@ -165,7 +165,7 @@ def recommend_cmd(run_dir: Path, history: str, k: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def inspect_cmd(run_dir: Path, as_json: bool) -> None:
     """Summarise a run directory: components, stages, SID health and metrics."""
-    from .inspect_run import inspect_run, format_inspection
+    from .inspect_run import format_inspection, inspect_run
 
     report = inspect_run(run_dir)
     click.echo(json.dumps(report, indent=2) if as_json else format_inspection(report))

@@ -137,7 +137,7 @@ class SIDTable:
         if len(self.codes):
             lo = self.codes.min(axis=0)
             hi = self.codes.max(axis=0)
-            for level, (a, b, w) in enumerate(zip(lo, hi, self.codebook_sizes)):
+            for level, (a, b, w) in enumerate(zip(lo, hi, self.codebook_sizes, strict=False)):
                 if a < 0 or b >= w:
                     raise ValueError(f"SID level {level} has codes in [{a}, {b}], outside [0, {w - 1}]")
 

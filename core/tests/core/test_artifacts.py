@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-
 from sidkit.artifacts import (
     StageRecord,
     atomic_write_bytes,
@@ -14,11 +13,11 @@ from sidkit.artifacts import (
     load_arrays,
     load_embeddings,
     load_sids,
+    read_json,
     save_arrays,
     save_embeddings,
     save_sids,
     write_json,
-    read_json,
 )
 from sidkit.errors import ArtifactError
 from sidkit.types import ItemEmbeddings, SIDTable

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import attrs
 import pytest
-
 from sidkit.config import apply_overrides, dump_toml, load_config, read_toml, resolve_config
 from sidkit.errors import ConfigError
 from sidkit.registry import hookimpl

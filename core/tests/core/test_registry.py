@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import attrs
 import pytest
-
 from sidkit.errors import UnknownComponentError
 from sidkit.registry import Registry, RegistryError, hookimpl
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save, save_file
 
+from ..artifacts import atomic_write_bytes, fsync_dir
 from ..errors import ArtifactError
 
 __all__ = [
@@ -64,34 +65,6 @@ class Checkpoint:
 
 
 # -- files ------------------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _read_json(path: Path) -> Any:
@@ -175,7 +148,7 @@ def _check_fits(tensors: Mapping[str, torch.Tensor], model: torch.nn.Module, sou
 
 def save_weights(path: Path | str, model: torch.nn.Module, metadata: Mapping[str, str] | None = None) -> None:
     """Write the model's ``state_dict`` to a safetensors file, atomically."""
-    _atomic_write_bytes(Path(path), save(_model_tensors(model), metadata=dict(metadata or {})))
+    atomic_write_bytes(Path(path), save(_model_tensors(model), metadata=dict(metadata or {})))
 
 
 def load_weights(path: Path | str, model: torch.nn.Module) -> None:
@@ -304,13 +277,13 @@ def save_checkpoint(
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         os.replace(tmp, root / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(root)
-    _atomic_write_bytes(root / LATEST, json.dumps({"checkpoint": name}).encode("utf-8"))
+    fsync_dir(root)
+    atomic_write_bytes(root / LATEST, json.dumps({"checkpoint": name}).encode("utf-8"))
     _prune(root, keep=name)
     return root / name
 
