@@ -1,0 +1,1 @@
+"""sidkit-letter decoders: ``item-scores`` (:mod:`.item_scores`); this package imports nothing heavy itself."""

@@ -1,0 +1,64 @@
+"""Encoder ``content+collab``: a content encoder and a collaborative encoder side by side."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+from sidkit.errors import SidkitError
+from sidkit.types import ItemEmbeddings
+
+from ..configs.encoders import COMBINED_NAME, ContentCollabConfig
+
+__all__ = ["ContentCollabEncoder", "ROLES", "l2_normalize"]
+
+ROLES = ("content", "collaborative")
+
+
+def l2_normalize(values: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
+    return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
+
+
+class ContentCollabEncoder:
+    """Runs the ``content`` and the ``collaborative`` encoder of its config on the same
+    context (each in its own sub-folder ``content/`` resp. ``collaborative/`` of
+    ``ctx.workdir``) and returns both matrices as ``views`` plus the one ``output`` names as
+    ``values``. After :meth:`encode`, ``encoders`` holds the two built encoders."""
+
+    def __init__(self, config: ContentCollabConfig | None = None):
+        self.config = config or ContentCollabConfig()
+        self.encoders: dict[str, object] = {}
+
+    def encode(self, ctx) -> ItemEmbeddings:
+        if ctx is None:
+            raise SidkitError(f"encoder {COMBINED_NAME} needs a context (its encoders read ctx.dataset / ctx.split)")
+        dataset = getattr(ctx, "dataset", None)
+        n_items = dataset.n_items if dataset is not None else None
+        parts: dict[str, np.ndarray] = {}
+        for role in ROLES:
+            choice = getattr(self.config, role)
+            encoder = choice.build()
+            self.encoders[role] = encoder
+            out = encoder.encode(attrs.evolve(ctx, workdir=ctx.child(role)))
+            if not isinstance(out, ItemEmbeddings):
+                raise SidkitError(
+                    f"encoder {COMBINED_NAME}: {role} encoder {choice.name!r} returned {type(out).__name__}"
+                )
+            if n_items is not None and out.n_items != n_items:
+                raise SidkitError(
+                    f"encoder {COMBINED_NAME}: {role} encoder {choice.name!r} returned {out.n_items} rows "
+                    f"for {n_items} catalog items"
+                )
+            parts[role] = np.ascontiguousarray(out.values, dtype=np.float32)
+        content, collaborative = parts["content"], parts["collaborative"]
+        if len(content) != len(collaborative):
+            raise SidkitError(
+                f"encoder {COMBINED_NAME}: content encoder {self.config.content.name!r} gave {len(content)} rows, "
+                f"collaborative encoder {self.config.collaborative.name!r} {len(collaborative)}: they must cover "
+                "the same items"
+            )
+        if self.config.output == "concat":
+            values = np.hstack([l2_normalize(content), l2_normalize(collaborative)])
+        else:
+            values = parts[self.config.output]
+        return ItemEmbeddings(values, views={"content": content, "collaborative": collaborative})

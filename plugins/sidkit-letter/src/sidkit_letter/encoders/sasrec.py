@@ -1,0 +1,53 @@
+"""Encoder ``sasrec``: collaborative item embeddings from a SASRec trained on the training split."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sidkit.errors import SidkitError
+from sidkit.types import ItemEmbeddings
+
+from ..configs.encoders import SASRecConfig
+from ..models.sasrec import SASRec, build_model, save_model, train_sasrec
+
+__all__ = ["SASRecEncoder", "WEIGHTS", "META"]
+
+WEIGHTS, META = "sasrec.safetensors", "sasrec.json"
+
+
+class SASRecEncoder:
+    """Trains SASRec on ``ctx.split.train`` (early stopping on its own full-catalog
+    ``monitor`` over ``ctx.split.valid``) and returns the item embedding table, one row per
+    catalog item in item-index order. With ``ctx.workdir`` the loop checkpoints there (a
+    re-run resumes) and the trained weights are saved as ``sasrec.safetensors`` +
+    ``sasrec.json``. After :meth:`encode`, ``model`` is the trained network and ``history``
+    the loop's per-epoch records."""
+
+    def __init__(self, config: SASRecConfig | None = None):
+        self.config = config or SASRecConfig()
+        self.model: SASRec | None = None
+        self.history: list[dict[str, Any]] = []
+
+    def encode(self, ctx) -> ItemEmbeddings:
+        if ctx is None or ctx.split is None:
+            raise SidkitError("encoder sasrec needs ctx.split (it trains on the training sequences ctx.split.train)")
+        n_items = int(ctx.split.n_items)
+        dataset = getattr(ctx, "dataset", None)
+        if dataset is not None and dataset.n_items != n_items:
+            raise SidkitError(f"encoder sasrec: the split has {n_items} items but the catalog {dataset.n_items}")
+        model = build_model(self.config, n_items, seed=int(ctx.seed))
+        result = train_sasrec(model, self.config, ctx.split.train, ctx, who="encoder sasrec")
+        self.model, self.history = model, list(result.history)
+        if ctx.workdir is not None:
+            save_model(
+                ctx.workdir,
+                model,
+                weights=WEIGHTS,
+                meta=META,
+                extra={"encoder": "sasrec", "best_epoch": result.best_epoch, "history": self.history},
+            )
+        values = model.item_table.detach().float().cpu().numpy()
+        if self.config.normalize:
+            values = values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
+        return ItemEmbeddings(values)

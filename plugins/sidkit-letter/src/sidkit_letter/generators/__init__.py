@@ -1,0 +1,1 @@
+"""sidkit-letter generators: ``sasrec`` (:mod:`.sasrec`); this package imports nothing heavy itself."""
