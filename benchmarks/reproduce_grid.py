@@ -53,16 +53,32 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
-import statistics
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import (
+    DEFAULT_DATA_DIR,
+    REPO,
+    apply_sets,
+    done_message,
+    find_data,
+    fmt,
+    invocation,
+    markdown_table,
+    mean,
+    positive_int,
+    read_config,
+    resolve_all,
+    run_timed,
+    set_run_options,
+    set_tiger_options,
+    setup_logging,
+    write_summary,
+)
+
 DEFAULT_CONFIG = REPO / "examples" / "beauty-tiger.toml"
-DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
 DATASET_DIR, INTER_FILE, ITEMS_FILE = "amazon-beauty", "Beauty.inter.tsv", "Beauty.items.jsonl"
 
 TOKENIZERS = ("rkmeans", "rvq", "rqvae")
@@ -82,16 +98,6 @@ TEST_KEYS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
 BASELINE_KEYS = ("markov/recall@10", "markov/ndcg@10", "mostpop/recall@10", "mostpop/ndcg@10")
 
 log = logging.getLogger("reproduce_grid")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -124,18 +130,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--progress", action="store_true", help="show progress bars (default: log lines only)")
     args = p.parse_args(argv)
 
-    inter = args.data_dir / DATASET_DIR / INTER_FILE
-    items = args.data_dir / DATASET_DIR / ITEMS_FILE
-    missing = [str(f) for f in (inter, items) if not f.is_file()]
-    if missing:
-        p.error(
-            f"Amazon Beauty data not found: looked for {' and '.join(missing)} "
-            f"(data dir {args.data_dir.resolve()}). Pass --data-dir DIR, the folder that holds "
-            f"{DATASET_DIR}/{INTER_FILE} and {DATASET_DIR}/{ITEMS_FILE}."
-        )
+    args.inter_path, args.items_path = find_data(p, args.data_dir, "Amazon Beauty", DATASET_DIR, (INTER_FILE, ITEMS_FILE))
     if not args.config.is_file():
         p.error(f"config not found: {args.config}")
-    args.inter_path, args.items_path = inter.resolve(), items.resolve()
     args.tokenizers = list(dict.fromkeys(args.tokenizers))
     args.ties = list(dict.fromkeys(args.ties))
     args.seeds = list(dict.fromkeys(args.seeds))
@@ -147,9 +144,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def base_config(args: argparse.Namespace) -> dict[str, Any]:
     """The config file as a dict (paths absolute), pointed at the data found in ``--data-dir``."""
-    from sidkit.config import read_toml, resolve_paths
-
-    raw = resolve_paths(read_toml(args.config), args.config.resolve().parent)
+    raw = read_config(args.config)
     raw.setdefault("data", {})
     raw["data"]["path"] = str(args.inter_path)
     raw["data"]["items"] = str(args.items_path)
@@ -171,42 +166,17 @@ def tokenizer_table(base: dict[str, Any], name: str, args: argparse.Namespace) -
 
 def run_config(base: dict[str, Any], tokenizer: str, ties: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """The raw config of one combination: only what the user passed is changed."""
-    from sidkit.config import apply_overrides
-
     raw = copy.deepcopy(base)
-    run = raw.setdefault("run", {})
-    run["seed"] = seed
-    run["progress"] = bool(args.progress)
-    if args.device is not None:
-        run["device"] = args.device
+    set_run_options(raw, seed, args)
     data = raw["data"]
     data["ties"] = ties
     data["tie_seed"] = seed  # shuffle: another tie order per seed
     raw["tokenizer"] = tokenizer_table(base, tokenizer, args)
-    gen = raw.setdefault("generator", {})
-    gen["name"] = "tiger"
-    train = gen.setdefault("train", {})
-    if args.epochs is not None:
-        train["epochs"] = args.epochs
-    if args.d_model is not None:
-        gen["d_model"] = args.d_model
-    if args.d_ff is not None:
-        gen["d_ff"] = args.d_ff
-    if args.layers is not None:
-        gen["encoder_layers"] = gen["decoder_layers"] = args.layers
-    if args.max_len is not None:
-        gen["max_len"] = args.max_len
-        raw.setdefault("split", {})["max_len"] = args.max_len
-    if args.beam is not None:
-        raw.setdefault("decoder", {"name": "beam"})["beam_width"] = args.beam
-    return apply_overrides(raw, args.set)
+    set_tiger_options(raw, args)
+    return apply_sets(raw, args)
 
 
 # -- results ---------------------------------------------------------------------------------
-
-
-def mean(values: list[float]) -> float:
-    return statistics.fmean(values) if values else float("nan")
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
@@ -250,47 +220,35 @@ def goal_check(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "reason": reason, "checks": checks}
 
 
-def fmt(v: Any) -> str:
-    return "–" if v is None else f"{v:.4f}"
-
-
 def table(rows: list[dict[str, Any]]) -> str:
     head = ["tokenizer", "ties", "seed", "R@5", "R@10", "N@5", "N@10",
             "Markov R@10", "Markov N@10", "MostPop R@10", "MostPop N@10", "wall"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
 
-    def line(tok: str, ties: str, seed: str, m: dict[str, Any], wall: float | None) -> str:
+    def line(tok: str, ties: str, seed: str, m: dict[str, Any], wall: float | None) -> list[str]:
         cells = [tok, ties, seed, *(fmt(m.get(k)) for k in (*TEST_KEYS, *BASELINE_KEYS))]
         cells.append("–" if wall is None else f"{wall:.0f} s")
-        return "| " + " | ".join(cells) + " |"
+        return cells
 
-    for r in rows:
-        lines.append(line(r["tokenizer"], r["ties"], str(r["seed"]), r["test"], r["wall_s"]))
+    lines = [line(r["tokenizer"], r["ties"], str(r["seed"]), r["test"], r["wall_s"]) for r in rows]
     if len({r["seed"] for r in rows}) > 1:
         for (tok, ties), a in aggregate(rows).items():
             lines.append(line(tok, ties, f"mean of {a['n_seeds']}", a, a["wall_s"]))
     lines.append(line(PUBLISHED["label"], "–", "–", PUBLISHED, None))
-    return "\n".join(lines)
+    return markdown_table(head, lines)
 
 
-def write_summary(path: Path, args: argparse.Namespace, rows: list[dict[str, Any]], done: bool) -> dict[str, Any]:
-    from sidkit.artifacts import write_json
-
-    summary = {
-        "status": "done" if done else "running",
+def summarize(path: Path, args: argparse.Namespace, rows: list[dict[str, Any]], done: bool) -> dict[str, Any]:
+    return write_summary(path, done, {
         "config": str(args.config.resolve()),
         "data": {"path": str(args.inter_path), "items": str(args.items_path)},
-        "options": {k: v for k, v in vars(args).items() if k not in ("inter_path", "items_path")},
-        "command": " ".join(sys.argv),
+        **invocation(args, exclude=("inter_path", "items_path")),
         "published": PUBLISHED,
         "goal": GOAL,
         "runs": rows,
         "aggregate": [{"tokenizer": t, "ties": ties, **a} for (t, ties), a in aggregate(rows).items()] if rows else [],
         "grid_goal": goal_check(rows) if rows else None,
         "table_markdown": table(rows),
-    }
-    write_json(path, summary)
-    return summary
+    })
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -298,18 +256,16 @@ def write_summary(path: Path, args: argparse.Namespace, rows: list[dict[str, Any
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    setup_logging()
 
-    from sidkit.api import get_registry, resolve_config, run_pipeline
-    from sidkit.errors import SidkitError
+    from sidkit.api import get_registry
 
     registry = get_registry()
     base = base_config(args)
     combos = [(tok, ties, seed) for tok in args.tokenizers for ties in args.ties for seed in args.seeds]
-    try:  # resolve every config first: a typo fails now, not after hours of training
-        resolved = [resolve_config(run_config(base, *c, args), registry, source=args.config) for c in combos]
-    except SidkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    # resolve every config first: a typo fails now, not after hours of training
+    resolved = resolve_all(((run_config(base, *c, args), args.config) for c in combos), registry)
+    if resolved is None:
         return 2
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -318,20 +274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for i, ((tok, ties, seed), cfg) in enumerate(zip(combos, resolved, strict=True), 1):
         run_dir = args.out / f"{tok}-tiger-ties_{ties}-seed{seed}"
         log.info("[%d/%d] tokenizer=%s ties=%s seed=%d -> %s", i, len(combos), tok, ties, seed, run_dir)
-        t0 = time.perf_counter()
-        result = run_pipeline(cfg, out=run_dir, registry=registry)
-        wall = time.perf_counter() - t0
-        test, valid = result.metrics["test"], result.metrics["valid"]
-        log.info("[%d/%d] done in %.0f s: test R@10 %.4f N@10 %.4f (markov %.4f / %.4f)", i, len(combos), wall,
-                 test["recall@10"], test["ndcg@10"], test["markov/recall@10"], test["markov/ndcg@10"])
-        rows.append({
-            "tokenizer": tok, "generator": "tiger", "ties": ties, "seed": seed, "run_dir": str(run_dir),
-            "test": test, "valid": valid, "wall_s": wall, "reused": result.reused,
-            "sid_collision_rate": result.sid_stats.get("collision_rate"),
-        })
-        write_summary(summary_path, args, rows, done=False)  # partial results survive a crash
+        row = {"tokenizer": tok, "generator": "tiger", "ties": ties, "seed": seed, "run_dir": str(run_dir),
+               **run_timed(cfg, run_dir, registry)}
+        log.info("[%d/%d] %s", i, len(combos), done_message(row))
+        rows.append(row)
+        summarize(summary_path, args, rows, done=False)  # partial results survive a crash
 
-    summary = write_summary(summary_path, args, rows, done=True)
+    summary = summarize(summary_path, args, rows, done=True)
     goal = summary["grid_goal"]
     print(summary["table_markdown"])
     print()

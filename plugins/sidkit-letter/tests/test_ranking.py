@@ -185,18 +185,21 @@ def test_example_config_resolves_to_the_sasrec_baseline():
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_sasrec_on_movielens_100k_beats_most_popular(shared_data, tmp_path):
-    """The shipped example, shrunk to a CPU budget (20 epochs, about 11 minutes on 2 busy
-    cores): SASRec must clearly beat MostPop. Measured with exactly these overrides: test
-    recall@10 0.0785 against MostPop's 0.0498."""
+    """The shipped example on a CPU budget (10 epochs of batch 64 at lr 3e-3, dropout 0.2;
+    about a minute on 2 cores): SASRec must clearly beat MostPop. The same settings with 15
+    epochs gave test recall@10 0.1124 against MostPop's 0.0498 (Markov 0.1166)."""
     from sidkit.api import run_pipeline
 
     overrides = [
         "run.progress=false",
         f"data.path={shared_data / 'ml-100k'}",
-        "generator.train.epochs=20",
+        "generator.train.epochs=10",
+        "generator.train.batch_size=64",
+        "generator.train.optim.lr=3e-3",
+        "generator.dropout=0.2",
         "generator.train.progress=false",
     ]
     result = run_pipeline(EXAMPLE, out=tmp_path / "run", overrides=overrides)
     test = result.metrics["test"]
     assert test["n_examples"] == 943
-    assert test["recall@10"] >= 1.3 * test["mostpop/recall@10"], test
+    assert test["recall@10"] >= 1.5 * test["mostpop/recall@10"], test
