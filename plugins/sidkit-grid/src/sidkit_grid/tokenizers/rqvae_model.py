@@ -56,12 +56,17 @@ class RQVAE(nn.Module):
     def levels(self) -> int:
         return self.codebooks.shape[0]
 
+    def select_codes(self, level: int, r: torch.Tensor, book: torch.Tensor) -> torch.Tensor:
+        """Code index of every residual at ``level``: the nearest code (subclasses may
+        balance the assignment instead, e.g. LETTER's Sinkhorn on the last level)."""
+        return nearest(r, book)[0]
+
     def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Residual quantisation of latents: ``(codes [B, L], residuals, selected [B, L, D])``."""
         residuals, selected, codes = [], [], []
         r = z
-        for book in self.codebooks:
-            idx, _ = nearest(r.detach(), book.detach())
+        for level, book in enumerate(self.codebooks):
+            idx = self.select_codes(level, r.detach(), book.detach())
             e = book[idx]
             residuals.append(r)
             selected.append(e)

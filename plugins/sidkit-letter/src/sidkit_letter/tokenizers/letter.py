@@ -68,23 +68,12 @@ class LetterRQVAE(RQVAE):
         self.sinkhorn_epsilon = sinkhorn_epsilon
         self.sinkhorn_iters = sinkhorn_iters
 
-    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if not (self.training and self.balance_last):
-            return super().quantize(z)
-        residuals, selected, codes = [], [], []
-        r = z
-        last = self.levels - 1
-        for level, book in enumerate(self.codebooks):
-            if level == last:
-                idx = balanced_codes(r.detach(), book.detach(), self.sinkhorn_epsilon, self.sinkhorn_iters)
-            else:
-                idx, _ = nearest(r.detach(), book.detach())
-            e = book[idx]
-            residuals.append(r)
-            selected.append(e)
-            codes.append(idx)
-            r = r - e.detach()
-        return torch.stack(codes, 1), torch.stack(residuals, 1), torch.stack(selected, 1)
+    def select_codes(self, level: int, r: torch.Tensor, book: torch.Tensor) -> torch.Tensor:
+        """Nearest codes; in training with ``balance_last``, Sinkhorn-balanced codes on the
+        last level (LETTER)."""
+        if self.training and self.balance_last and level == self.levels - 1:
+            return balanced_codes(r, book, self.sinkhorn_epsilon, self.sinkhorn_iters)
+        return super().select_codes(level, r, book)
 
 
 class LetterTokenizer(RQVAETokenizer):
