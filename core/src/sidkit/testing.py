@@ -3,6 +3,8 @@
 - marker ``realdata``: tests that need ``../shared/data``; they skip with a reason when it
   is absent, and fail instead when ``SIDKIT_REQUIRE_REALDATA=1`` (CI).
 - fixture ``shared_data``: the path of the shared data folder.
+- fixture ``one_thread``: torch on one intra-op thread for the test (tiny models run fastest
+  that way, do not fight other processes, and train bit-for-bit reproducibly).
 - fixture ``sidkit_registry``: a fresh registry installed as the process-wide one, with the
   core's built-ins loaded; ``sidkit_registry.add_plugin(obj, "name")`` registers an
   in-memory plugin for one test and it is gone afterwards.
@@ -49,6 +51,16 @@ def shared_data(request: pytest.FixtureRequest) -> Path:
             pytest.fail(f"{REQUIRE_ENV}=1 but {msg}")
         pytest.skip(msg)
     return path
+
+
+@pytest.fixture
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import torch
 from sidkit.types import EvalSet, Ragged, SIDTable, SplitData
 from sidkit_grid.configs import DecoderOnlyConfig, TigerConfig
 from sidkit_grid.configs.generators import GridOptimConfig, GridTrainConfig
 from sidkit_grid.generators.decoder_only import DecoderOnlyGenerator
 from sidkit_grid.generators.sequences import SIDVocab
 from sidkit_grid.generators.tiger import TigerGenerator
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny models run fastest on one intra-op thread (and do not fight other processes)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def train_config(**kw) -> GridTrainConfig:

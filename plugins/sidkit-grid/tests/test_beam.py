@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from seq_toys import GENERATORS, built, one_thread, random_histories, random_sids  # noqa: F401 (fixture)
+from seq_toys import GENERATORS, built, random_histories, random_sids
 from sidkit.context import Context
 from sidkit.errors import SidkitError
 from sidkit.protocols import Decoder

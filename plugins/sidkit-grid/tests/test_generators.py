@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from seq_toys import (  # noqa: F401 (one_thread is a fixture)
+from seq_toys import (
     GENERATORS,
     built,
-    one_thread,
     random_histories,
     random_sids,
     successor_split,

@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sidkit.training.config import OptimConfig
 from sidkit.types import EvalSet, Ragged, SplitData
 from sidkit_letter.configs import SASRecConfig, SASRecGeneratorConfig, SASRecTrainConfig
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny models run fastest on one intra-op thread (and do not fight other processes)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -29,15 +29,10 @@ from sidkit_letter.tokenizers.regularizers import (
 )
 from sidkit_letter.tokenizers.sinkhorn import balanced_codes, minmax_scale, sinkhorn_plan
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SMALL = {"hidden_dims": (64,), "latent_dim": 8, "batch_size": 128, "lr": 0.01, "optimizer": "adamw"}
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
