@@ -5,6 +5,8 @@
 - fixture ``shared_data``: the path of the shared data folder.
 - fixture ``one_thread``: torch on one intra-op thread for the test (tiny models run fastest
   that way, do not fight other processes, and train bit-for-bit reproducibly).
+- ``successor_split()``: a toy split whose sequences walk the items in order (item ``i`` is
+  always followed by ``(i + 1) % n_items``), for "learns a deterministic rule" tests.
 - fixture ``sidkit_registry``: a fresh registry installed as the process-wide one, with the
   core's built-ins loaded; ``sidkit_registry.add_plugin(obj, "name")`` registers an
   in-memory plugin for one test and it is gone afterwards.
@@ -51,6 +53,27 @@ def shared_data(request: pytest.FixtureRequest) -> Path:
             pytest.fail(f"{REQUIRE_ENV}=1 but {msg}")
         pytest.skip(msg)
     return path
+
+
+def successor_split(n_items: int = 20, n_users: int = 200, n_eval: int = 48, seed: int = 0):
+    """A :class:`~sidkit.types.SplitData` of walks ``s, s+1, ...`` (mod ``n_items``):
+    ``n_users`` training walks of 3-8 items, ``n_eval`` held-out walks of 1-6 items whose
+    target is the next item (validation = test)."""
+    import numpy as np
+
+    from .types import EvalSet, Ragged, SplitData
+
+    rng = np.random.default_rng(seed)
+
+    def walks(count, lo, hi):
+        starts, lengths = rng.integers(0, n_items, count), rng.integers(lo, hi, count)
+        return [(s + np.arange(n)) % n_items for s, n in zip(starts, lengths, strict=True)]
+
+    train = Ragged.from_lists(walks(n_users, 3, 9))
+    histories = Ragged.from_lists(walks(n_eval, 1, 7))
+    targets = Ragged.from_lists([[(h[-1] + 1) % n_items] for h in histories])
+    valid = EvalSet(np.arange(n_eval), histories, targets)
+    return SplitData(train, valid, valid, n_items)
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sidkit.types import EvalSet, Ragged, SIDTable, SplitData
+from sidkit.testing import successor_split  # noqa: F401 (re-exported for the tests)
+from sidkit.types import Ragged, SIDTable
 from sidkit_grid.configs import DecoderOnlyConfig, TigerConfig
 from sidkit_grid.configs.generators import GridOptimConfig, GridTrainConfig
 from sidkit_grid.generators.decoder_only import DecoderOnlyGenerator
@@ -55,16 +56,3 @@ def random_histories(n: int, n_items: int, max_len: int = 7, seed: int = 0) -> R
     return Ragged.from_lists([rng.integers(0, n_items, rng.integers(0, max_len + 1)) for _ in range(n)])
 
 
-def successor_split(n_items: int = 20, n_users: int = 200, n_eval: int = 48, seed: int = 0) -> SplitData:
-    """Every sequence walks the items in order: item ``i`` is always followed by ``(i + 1) % n``."""
-    rng = np.random.default_rng(seed)
-
-    def walks(count, lo, hi):
-        starts, lengths = rng.integers(0, n_items, count), rng.integers(lo, hi, count)
-        return [(s + np.arange(n)) % n_items for s, n in zip(starts, lengths, strict=True)]
-
-    train = Ragged.from_lists(walks(n_users, 3, 9))
-    histories = Ragged.from_lists(walks(n_eval, 1, 7))
-    targets = Ragged.from_lists([[(h[-1] + 1) % n_items] for h in histories])
-    valid = EvalSet(np.arange(n_eval), histories, targets)
-    return SplitData(train, valid, valid, n_items)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sidkit.testing import successor_split as make_successor_split
 from sidkit.training.config import OptimConfig
 from sidkit.types import EvalSet, Ragged, SplitData
 from sidkit_letter.configs import SASRecConfig, SASRecGeneratorConfig, SASRecTrainConfig
@@ -15,20 +16,7 @@ def successor_split():
     """``make(n_items=20, n_users=200, ...)``: every sequence walks the items in order, item
     ``i`` is always followed by ``(i + 1) % n_items``; validation = test = held-out walks."""
 
-    def make(n_items: int = 20, n_users: int = 200, n_eval: int = 48, seed: int = 0) -> SplitData:
-        rng = np.random.default_rng(seed)
-
-        def walks(count, lo, hi):
-            starts, lengths = rng.integers(0, n_items, count), rng.integers(lo, hi, count)
-            return [(s + np.arange(n)) % n_items for s, n in zip(starts, lengths, strict=True)]
-
-        train = Ragged.from_lists(walks(n_users, 3, 9))
-        histories = Ragged.from_lists(walks(n_eval, 1, 7))
-        targets = Ragged.from_lists([[(h[-1] + 1) % n_items] for h in histories])
-        valid = EvalSet(np.arange(n_eval), histories, targets)
-        return SplitData(train, valid, valid, n_items)
-
-    return make
+    return make_successor_split
 
 
 @pytest.fixture
