@@ -111,6 +111,31 @@ def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
     click.echo(f"run directory: {out}")
 
 
+# -- continual ---------------------------------------------------------------------------
+@main.command("continual")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output directory [runs/<scenario name>].")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a scenario value.")
+def continual_cmd(scenario: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
+    """Run the continual SID-refresh scenario in SCENARIO and print the final-step table."""
+    import logging
+
+    from .continual import ContinualRunner, load_scenario
+    from .registry import get_registry
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    registry = get_registry()
+    cfg = load_scenario(scenario, registry, overrides)  # all config errors before any work
+    out = out or Path("runs") / scenario.stem
+    report = ContinualRunner(cfg, out, registry=registry).run()
+    ks = sorted(cfg.scenario.ks)
+    click.echo("policy".ljust(20) + "".join(f"R@{k}".rjust(10) + f"N@{k}".rjust(10) for k in ks) + "  dFLOPs")
+    for policy, row in report["policies"].items():
+        cells = "".join(f"{row[f'recall@{k}']['mean']:10.4f}{row[f'ndcg@{k}']['mean']:10.4f}" for k in ks)
+        click.echo(policy.ljust(20) + cells + f"  {row['delta_flops']:.3g}")
+    click.echo(f"report: {out / 'report.md'}")
+
+
 # -- data --------------------------------------------------------------------------------
 @main.group("data")
 def data_group() -> None:

@@ -181,7 +181,13 @@ class EvalSet:
 @attrs.frozen(eq=False)
 class SplitData:
     """A split: per-user training sequences (item indices, chronological), validation
-    and test examples, and the catalog size the rankings are over."""
+    and test examples, and the catalog size the rankings are over.
+
+    ``train_users[r]`` is the user of training row ``r`` (default: ``r``).
+    ``train_first_target[r]`` (optional) is the first position of training row ``r`` that
+    is a training target; the items before it are context only (a continual fine-tune
+    on a new period keeps the user's recent history in front of it).
+    """
 
     train: Ragged
     valid: EvalSet
@@ -189,6 +195,7 @@ class SplitData:
     n_items: int
     name: str = "leave-one-out"
     train_users: np.ndarray | None = None
+    train_first_target: np.ndarray | None = None
 
 
 @attrs.frozen(eq=False)

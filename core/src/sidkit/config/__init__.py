@@ -1,6 +1,8 @@
 """Pipeline configs: TOML in, attrs instances out, every problem reported at once."""
 
 from .schema import (
+    component_choice,
+    data_choice,
     SECTIONS,
     ComponentChoice,
     DataChoice,
@@ -17,6 +19,8 @@ from .toml_io import apply_overrides, dump_toml, read_toml
 
 __all__ = [
     "SECTIONS",
+    "component_choice",
+    "data_choice",
     "ComponentChoice",
     "DataChoice",
     "PipelineConfig",

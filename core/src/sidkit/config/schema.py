@@ -31,6 +31,8 @@ __all__ = [
     "load_config",
     "resolve_data",
     "SECTIONS",
+    "component_choice",
+    "data_choice",
 ]
 
 SPLITS = ("leave-one-out", "blocks")
@@ -149,27 +151,33 @@ def resolve_paths(raw: Any, base: Path) -> Any:
     return raw
 
 
-def _component(kind: str, table: Any, registry: Any, issues: list[ConfigIssue]) -> ComponentChoice | None:
+def component_choice(
+    kind: str, table: Any, registry: Any, issues: list[ConfigIssue], path: str | None = None
+) -> ComponentChoice | None:
+    """Resolve one component table (``name = ...`` + its config) of ``kind``; problems are
+    appended to ``issues`` under the key ``path`` (default: the kind)."""
+    where = path or kind
     if not isinstance(table, Mapping):
-        issues.append(ConfigIssue(kind, f"expected a table with name = \"...\", got {table!r}"))
+        issues.append(ConfigIssue(where, f"expected a table with name = \"...\", got {table!r}"))
         return None
     table = dict(table)
     name = table.pop("name", None)
     if name is None:
         names = registry.names(kind)
-        issues.append(ConfigIssue(f"{kind}.name", f"required key missing; registered {kind}s: {', '.join(names) or 'none'}"))
+        issues.append(ConfigIssue(f"{where}.name", f"required key missing; registered {kind}s: {', '.join(names) or 'none'}"))
         return None
     try:
         spec = registry.get(kind, str(name))
     except UnknownComponentError as exc:
-        issues.append(ConfigIssue(f"{kind}.name", str(exc)))
+        issues.append(ConfigIssue(f"{where}.name", str(exc)))
         return None
-    config, problems = structure(table, spec.config, kind)
+    config, problems = structure(table, spec.config, where)
     issues.extend(problems)
     return None if config is None else ComponentChoice(kind, spec.name, config)
 
 
-def _data(table: Any, issues: list[ConfigIssue]) -> DataChoice | None:
+def data_choice(table: Any, issues: list[ConfigIssue]) -> DataChoice | None:
+    """Resolve a ``[data]`` table; problems are appended to ``issues``."""
     from ..data.formats import FORMATS  # the data package is light (numpy only)
 
     if not isinstance(table, Mapping):
@@ -190,7 +198,7 @@ def _data(table: Any, issues: list[ConfigIssue]) -> DataChoice | None:
 def resolve_data(table: Mapping[str, Any], *, source: str | Path | None = None) -> DataChoice:
     """Structure a ``[data]`` table alone (``sidkit data info``); :class:`ConfigError` on problems."""
     issues: list[ConfigIssue] = []
-    data = _data(table, issues)
+    data = data_choice(table, issues)
     if issues or data is None:
         raise ConfigError(issues, source=source)
     return data
@@ -212,7 +220,7 @@ def resolve_config(
     issues.extend(problems)
     split, problems = structure(raw.get("split", {}), SplitSection, "split")
     issues.extend(problems)
-    data = _data(raw.get("data", {}), issues)
+    data = data_choice(raw.get("data", {}), issues)
     components: dict[str, ComponentChoice] = {}
     for kind in KINDS:
         table = raw.get(kind)
@@ -223,7 +231,7 @@ def resolve_config(
                 names = registry.names(kind)
                 issues.append(ConfigIssue(kind, f"missing section [{kind}]; registered {kind}s: {', '.join(names) or 'none'}"))
             continue
-        choice = _component(kind, table, registry, issues)
+        choice = component_choice(kind, table, registry, issues)
         if choice is not None:
             components[kind] = choice
     if issues:

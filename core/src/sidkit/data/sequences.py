@@ -26,15 +26,26 @@ def _examples(train: Ragged, ends: np.ndarray, rows: np.ndarray, max_len: int) -
     return ragged_slices(train.values, starts, ends), train.values[ends]
 
 
-def sliding_windows(train: Ragged, max_len: int, min_len: int = 2) -> tuple[Ragged, np.ndarray]:
+def sliding_windows(
+    train: Ragged, max_len: int, min_len: int = 2, first_target: np.ndarray | None = None
+) -> tuple[Ragged, np.ndarray]:
     """Every prefix of every sequence as an example: ``[a, b, c, d]`` gives ``[a] -> b``,
     ``[a, b] -> c``, ``[a, b, c] -> d``. Inputs keep their last ``max_len`` items; prefix
-    plus target must be at least ``min_len`` long. Returns ``(inputs, targets)``, row by row."""
+    plus target must be at least ``min_len`` long. ``first_target[i]`` (optional) is the
+    first position of sequence ``i`` that may be a target: earlier items are context only
+    (fine-tuning on a new period with the old history in front). Returns
+    ``(inputs, targets)``, row by row."""
     if min_len < 2:
         raise ValueError(f"min_len must be >= 2 (a prefix of at least one item), got {min_len}")
     rows = np.repeat(np.arange(len(train)), train.lengths)
     position = np.arange(len(train.values)) - train.offsets[rows]
-    ends = np.flatnonzero(position >= min_len - 1)
+    keep = position >= min_len - 1
+    if first_target is not None:
+        first_target = np.asarray(first_target, dtype=np.int64)
+        if first_target.shape != (len(train),):
+            raise ValueError(f"first_target must have one entry per sequence ({len(train)}), got shape {first_target.shape}")
+        keep &= position >= first_target[rows]
+    ends = np.flatnonzero(keep)
     return _examples(train, ends, rows[ends], max_len)
 
 

@@ -99,6 +99,7 @@ def ranking_metrics(
     ks: Iterable[int] = (5, 10),
     *,
     metrics: Iterable[str] = DEFAULT_METRICS,
+    capped_recall: bool = False,
 ) -> dict[str, float]:
     """Mean Recall/NDCG/HR (and optionally MRR) at each cutoff, keyed ``"recall@10"`` etc.
 
@@ -110,6 +111,10 @@ def ranking_metrics(
 
     Raises ``ValueError`` when the lengths differ or the rankings are shallower than
     ``max(ks)``.
+
+    ``capped_recall``: recall@K = hits / min(|positives|, K) (block-based future prediction,
+    where a user may have more positives than K; the staleness paper's definition) instead
+    of hits / |positives|.
     """
     ks = check_ks(ks)
     metrics = tuple(metrics)
@@ -147,7 +152,8 @@ def ranking_metrics(
         n_hits = np.bincount(r, minlength=n).astype(np.float64)
         values: dict[str, np.ndarray] = {}
         if "recall" in metrics:
-            values["recall"] = n_hits / np.maximum(n_pos, 1)
+            denominator = np.minimum(n_pos, k) if capped_recall else n_pos
+            values["recall"] = n_hits / np.maximum(denominator, 1)
         if "ndcg" in metrics:
             dcg = np.bincount(r, weights=discount[c], minlength=n)
             values["ndcg"] = dcg / ideal[np.clip(np.minimum(n_pos, k), 1, None)]

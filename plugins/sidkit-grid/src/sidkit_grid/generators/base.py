@@ -130,7 +130,9 @@ class SIDGenerator:
         if ctx is None or ctx.split is None:
             raise SidkitError(f"generator {self.name} needs ctx.split (it trains on ctx.split.train)")
         self._prepare(sids, ctx)
-        windows = training_windows(ctx.split.train, self.max_len, ctx.split.train_users)
+        windows = training_windows(
+            ctx.split.train, self.max_len, ctx.split.train_users, getattr(ctx.split, "train_first_target", None)
+        )
         if len(windows) == 0:
             raise SidkitError(f"generator {self.name}: no training sample (every training sequence has < 2 items)")
         self._tokens_of = None

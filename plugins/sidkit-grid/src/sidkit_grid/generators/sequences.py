@@ -103,12 +103,17 @@ class Windows:
         return items, self.targets[rows], self.users[rows]
 
 
-def training_windows(train: Ragged, max_len: int, users: np.ndarray | None = None) -> Windows:
+def training_windows(
+    train: Ragged, max_len: int, users: np.ndarray | None = None, first_target: np.ndarray | None = None
+) -> Windows:
     """GRID's sliding-window augmentation (:func:`sidkit.data.sliding_windows`: every prefix
-    of every training sequence predicts the item after it), with each sample's user."""
-    inputs, targets = sliding_windows(train, max_len)
+    of every training sequence predicts the item after it), with each sample's user.
+    ``first_target`` (per sequence) keeps only targets from that position on."""
+    inputs, targets = sliding_windows(train, max_len, first_target=first_target)
     users = np.arange(len(train)) if users is None else np.asarray(users, dtype=np.int64)
-    return Windows(inputs, targets, np.repeat(users, np.maximum(train.lengths - 1, 0)))
+    first = np.ones(len(train), dtype=np.int64) if first_target is None else np.maximum(first_target, 1)
+    per_row = np.maximum(train.lengths - first, 0)
+    return Windows(inputs, targets, np.repeat(users, per_row))
 
 
 def last_items(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_len: int) -> np.ndarray:

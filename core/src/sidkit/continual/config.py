@@ -1,0 +1,217 @@
+"""The scenario file of ``sidkit continual``: sections, defaults and resolution.
+
+A scenario TOML has ``[run]`` and ``[data]`` as in a pipeline, a ``[scenario]`` table
+(:class:`ScenarioSection`), the component tables ``[encoder]``, ``[tokenizer]``,
+``[generator]``, ``[decoder]`` (the collaborative SIDs and the retriever every policy
+shares), optionally ``[updaters.<policy>]`` tables (which registered ``sid-updater`` a
+fine-tuning policy uses) and ``[content.encoder]`` + ``[content.tokenizer]`` (content-only
+SIDs, the ``TIGER-FT`` row). Every problem is reported at once, like ``sidkit run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..config.schema import ComponentChoice, DataChoice, RunSection, component_choice, data_choice, resolve_paths
+from ..config.structure import structure, unstructure
+from ..config.toml_io import apply_overrides, read_toml
+from ..errors import ConfigError, ConfigIssue, did_you_mean
+
+__all__ = [
+    "ScenarioSection",
+    "ScenarioConfig",
+    "DEFAULT_UPDATERS",
+    "SPECIAL_POLICIES",
+    "resolve_scenario",
+    "load_scenario",
+]
+
+#: fine-tuning policies and the sid-updater each uses unless ``[updaters.<policy>]`` says otherwise
+DEFAULT_UPDATERS: dict[str, dict[str, Any]] = {
+    "FT-old": {"name": "keep"},
+    "FT-new": {"name": "rebuild"},
+    "FT-ours-greedy": {"name": "align", "solver": "greedy"},
+    "FT-ours-hungarian": {"name": "align", "solver": "hungarian"},
+}
+#: policies that are not an updater: retrain from scratch, and content-only SIDs
+SPECIAL_POLICIES = ("Full", "TIGER-FT")
+SECTIONS = ("run", "data", "scenario", "encoder", "tokenizer", "generator", "decoder", "updaters", "content")
+COMPONENTS = ("encoder", "tokenizer", "generator", "decoder")
+
+
+def _at_least(lo: int):
+    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value is not None and value < lo:
+            raise ValueError(f"{attribute.name} must be >= {lo}, got {value}")
+
+    return check
+
+
+def _int_list(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    ok = isinstance(value, (list, tuple)) and len(value) > 0
+    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    if not ok:
+        raise ValueError(f"{attribute.name} must be a non-empty list of non-negative integers, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{attribute.name} has duplicates: {list(value)!r}")
+
+
+def _positive_list(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    _int_list(_inst, attribute, value)
+    if 0 in value:
+        raise ValueError(f"{attribute.name} must be positive cutoffs, got {list(value)!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ScenarioSection:
+    """``[scenario]``: the strict chronological protocol.
+
+    ``n_blocks``: equal-count blocks of the time-sorted interactions. ``multi_step_start``:
+    0 = one adaptation step (Base on blocks 1..N-2, adapt on N-1, test on N); ``t0`` >= 1 =
+    Base on blocks 1..t0, then for t = t0+1..N-1 adapt on block t and test on t+1.
+    ``max_len``: history items (context) of evaluation and fine-tuning samples.
+    ``seeds``: every seed repeats the whole scenario. ``policies``: the rows to run
+    (``Base`` is always reported). ``finetune_epochs``: the fixed fine-tuning budget of
+    every FT policy (optimizer re-initialised, constant learning rate).
+    ``full_epochs``: epochs of ``Full`` (default: the epoch Base's validation selected).
+    ``ks``: cutoffs of Recall/NDCG on the test block (ranked ``max(ks)`` deep).
+    ``valid_beam_width``: beam width (and ranking depth) of Base's epoch selection.
+    ``count_flops``: count training FLOPs with ``torch.utils.flop_counter``.
+    """
+
+    n_blocks: int = attrs.field(default=10, validator=_at_least(3))
+    multi_step_start: int = attrs.field(default=0, validator=_at_least(0))
+    max_len: int = attrs.field(default=20, validator=_at_least(1))
+    seeds: list[int] = attrs.field(factory=lambda: [0], validator=_int_list)
+    policies: list[str] = attrs.field(factory=lambda: [*DEFAULT_UPDATERS, "Full"])
+    finetune_epochs: int = attrs.field(default=1, validator=_at_least(1))
+    full_epochs: int | None = attrs.field(default=None, validator=_at_least(1))
+    ks: list[int] = attrs.field(factory=lambda: [10, 100, 500], validator=_positive_list)
+    valid_beam_width: int = attrs.field(default=50, validator=_at_least(1))
+    count_flops: bool = True
+
+    @property
+    def first_block(self) -> int:
+        """Blocks Base trains on (1-based count): ``t0``, or N-2 in single-step mode."""
+        return self.multi_step_start or self.n_blocks - 2
+
+    @property
+    def steps(self) -> list[int]:
+        """The adaptation blocks t (1-based); each step tests on block t + 1."""
+        return list(range(self.first_block + 1, self.n_blocks))
+
+
+@attrs.frozen
+class ScenarioConfig:
+    """A resolved scenario: every section structured, every default filled in."""
+
+    run: RunSection
+    data: DataChoice
+    scenario: ScenarioSection
+    components: Mapping[str, ComponentChoice]
+    updaters: Mapping[str, ComponentChoice]
+    content: Mapping[str, ComponentChoice] | None = None
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "run": unstructure(self.run),
+            "data": self.data.to_table(),
+            "scenario": unstructure(self.scenario),
+        }
+        out.update({kind: c.to_table() for kind, c in self.components.items()})
+        out["updaters"] = {p: c.to_table() for p, c in self.updaters.items()}
+        if self.content:
+            out["content"] = {kind: c.to_table() for kind, c in self.content.items()}
+        return out
+
+
+def _updaters(raw: Any, policies: Iterable[str], registry: Any, issues: list[ConfigIssue]) -> dict[str, ComponentChoice]:
+    if not isinstance(raw, Mapping):
+        issues.append(ConfigIssue("updaters", f"expected tables [updaters.<policy>], got {raw!r}"))
+        return {}
+    tables = {**DEFAULT_UPDATERS, **raw}
+    out = {}
+    for policy in policies:
+        if policy in SPECIAL_POLICIES:
+            continue
+        if policy not in tables:
+            known = [*tables, *SPECIAL_POLICIES]
+            issues.append(
+                ConfigIssue(
+                    "scenario.policies",
+                    f"unknown policy {policy!r}{did_you_mean(policy, known)}; policies: {', '.join(known)} "
+                    "(or name a sid-updater for it in [updaters.<policy>])",
+                )
+            )
+            continue
+        choice = component_choice("sid-updater", tables[policy], registry, issues, path=f"updaters.{policy}")
+        if choice is not None:
+            out[policy] = choice
+    return out
+
+
+def _content(raw: Any, registry: Any, issues: list[ConfigIssue]) -> dict[str, ComponentChoice] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != {"encoder", "tokenizer"}:
+        issues.append(ConfigIssue("content", "expected exactly the tables [content.encoder] and [content.tokenizer]"))
+        return None
+    out = {}
+    for kind in ("encoder", "tokenizer"):
+        choice = component_choice(kind, raw[kind], registry, issues, path=f"content.{kind}")
+        if choice is not None:
+            out[kind] = choice
+    return out
+
+
+def resolve_scenario(raw: Mapping[str, Any], registry: Any, *, source: str | Path | None = None) -> ScenarioConfig:
+    """Structure a raw scenario dict; raise :class:`ConfigError` listing every problem."""
+    issues: list[ConfigIssue] = []
+    for key in raw:
+        if key not in SECTIONS:
+            issues.append(ConfigIssue(key, f"unknown section{did_you_mean(key, SECTIONS)}; sections: {', '.join(SECTIONS)}"))
+    run, problems = structure(raw.get("run", {}), RunSection, "run")
+    issues.extend(problems)
+    scenario, problems = structure(raw.get("scenario", {}), ScenarioSection, "scenario")
+    issues.extend(problems)
+    data = data_choice(raw.get("data", {}), issues)
+    components = {}
+    for kind in COMPONENTS:
+        if kind not in raw:
+            issues.append(ConfigIssue(kind, f"missing section [{kind}]; registered {kind}s: {', '.join(registry.names(kind)) or 'none'}"))
+            continue
+        choice = component_choice(kind, raw[kind], registry, issues)
+        if choice is not None:
+            components[kind] = choice
+    content = _content(raw.get("content"), registry, issues)
+    updaters: dict[str, ComponentChoice] = {}
+    if scenario is not None:
+        if scenario.multi_step_start and scenario.multi_step_start > scenario.n_blocks - 2:
+            issues.append(
+                ConfigIssue(
+                    "scenario.multi_step_start",
+                    f"must be between 1 and n_blocks - 2 = {scenario.n_blocks - 2} (0 = a single step), got {scenario.multi_step_start}",
+                )
+            )
+        if "TIGER-FT" in scenario.policies and content is None:
+            issues.append(ConfigIssue("scenario.policies", "policy 'TIGER-FT' needs [content.encoder] and [content.tokenizer]"))
+        if len(set(scenario.policies)) != len(scenario.policies):
+            issues.append(ConfigIssue("scenario.policies", f"has duplicates: {list(scenario.policies)!r}"))
+        updaters = _updaters(raw.get("updaters", {}), scenario.policies, registry, issues)
+    if issues:
+        raise ConfigError(issues, source=source)
+    return ScenarioConfig(run, data, scenario, components, updaters, content, None if source is None else str(source))
+
+
+def load_scenario(path: str | Path, registry: Any, overrides: Iterable[str] = ()) -> ScenarioConfig:
+    """Read a scenario TOML file, apply ``--set`` overrides, and resolve it."""
+    path = Path(path)
+    raw = resolve_paths(read_toml(path), path.resolve().parent)
+    raw = apply_overrides(raw, overrides)
+    raw = resolve_paths(raw, Path.cwd())
+    return resolve_scenario(raw, registry, source=path)

@@ -1,0 +1,177 @@
+"""Aggregate the seeds of a continual run: ``report.json``, ``report.md`` and ``recall.png``.
+
+Metrics are averaged over seeds (mean, sample std, and every seed's value); policies are
+compared with a paired two-sided Wilcoxon signed-rank test on Recall at the largest
+cutoff (``scipy.stats.wilcoxon``), pairing runs by seed: every ``FT-ours*`` policy against
+every other policy (all pairs when there is none).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import statistics
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import atomic_write_bytes, atomic_write_text, write_json
+
+__all__ = ["build_report", "write_report", "wilcoxon"]
+
+ORDER = ("Base", "TIGER-FT", "FT-old", "FT-new", "FT-ours-greedy", "FT-ours-hungarian", "Full")
+
+
+def _order(names) -> list[str]:
+    return sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "seeds": list(values),
+    }
+
+
+def wilcoxon(a: list[float], b: list[float]) -> dict[str, Any]:
+    """Paired two-sided Wilcoxon signed-rank test of ``a`` vs ``b`` (same seeds); ``p`` is
+    ``None`` (with a ``note``) when it cannot be computed: fewer than 2 pairs or no difference."""
+    out: dict[str, Any] = {"n": len(a), "mean_diff": statistics.fmean(x - y for x, y in zip(a, b, strict=True)) if a else 0.0}
+    if len(a) < 2 or all(x == y for x, y in zip(a, b, strict=True)):
+        return {**out, "statistic": None, "p": None, "note": "needs >= 2 seeds with a difference"}
+    from scipy.stats import wilcoxon as scipy_wilcoxon
+
+    res = scipy_wilcoxon(a, b, alternative="two-sided")
+    return {**out, "statistic": float(res.statistic), "p": float(res.pvalue)}
+
+
+def _aggregate(rows_per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for policy in _order(rows_per_seed[0]):
+        rows = [r[policy] for r in rows_per_seed]
+        metrics = [k for k, v in rows[0].items() if "@" in k and isinstance(v, (int, float))]
+        agg: dict[str, Any] = {m: _summary([float(r[m]) for r in rows]) for m in metrics}
+        for key in ("train_flops", "delta_flops"):
+            agg[key] = statistics.fmean(float(r.get(key, 0)) for r in rows)
+        seconds = [r["update"]["seconds"] for r in rows if isinstance(r.get("update"), dict) and "seconds" in r["update"]]
+        if seconds:
+            agg["update_seconds"] = statistics.fmean(seconds)
+        out[policy] = agg
+    return out
+
+
+def build_report(results: list[dict[str, Any]], config: Any) -> dict[str, Any]:
+    """The report of per-seed results (all from the same scenario)."""
+    k = max(config.scenario.ks)
+    main = f"recall@{k}"
+    steps = []
+    for i, step in enumerate(results[0]["steps"]):
+        per_seed = [r["steps"][i]["policies"] for r in results]
+        steps.append({
+            "step": step["step"], "adapt_block": step["adapt_block"], "test_block": step["test_block"],
+            "n_test_users": step["n_test_users"], "policies": _aggregate(per_seed),
+        })
+    final = steps[-1]["policies"]
+    names = _order(final)
+    ours = [p for p in names if p.startswith("FT-ours")]
+    pairs = [(a, b) for a in ours for b in names if b not in ours] + list(itertools.combinations(ours, 2))
+    tests = [
+        {"a": a, "b": b, "metric": main, **wilcoxon(final[a][main]["seeds"], final[b][main]["seeds"])}
+        for a, b in (pairs or itertools.combinations(names, 2))
+    ]
+    return {
+        "metric": main,
+        "seeds": [r["seed"] for r in results],
+        "n_blocks": config.scenario.n_blocks,
+        "base_blocks": results[0]["base_blocks"],
+        "base_items": results[0]["base_items"],
+        "full_epochs": [r["full_epochs"] for r in results],
+        "seconds": [r["seconds"] for r in results],
+        "policies": final,
+        "steps": steps,
+        "wilcoxon": tests,
+    }
+
+
+def _flops(x: float) -> str:
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6)):
+        if x >= scale:
+            return f"{x / scale:.2f} {unit}"
+    return f"{x:.0f}"
+
+
+def _markdown(report: dict[str, Any], config: Any) -> str:
+    ks = sorted(config.scenario.ks)
+    main = report["metric"]
+    final = report["policies"]
+    lines = [
+        "# Continual scenario report",
+        "",
+        f"Source: `{config.source}`; seeds {report['seeds']}; {report['n_blocks']} blocks; Base on blocks "
+        f"1..{report['base_blocks']} ({report['base_items']} items in its SID vocabulary); Full trains "
+        f"{report['full_epochs']} epochs (per seed). Wall time per seed: "
+        + ", ".join(f"{s:.0f} s" for s in report["seconds"]) + ".",
+        "",
+        f"## Final step (adapt on block {report['steps'][-1]['adapt_block']}, test on block {report['steps'][-1]['test_block']}: "
+        f"{report['steps'][-1]['n_test_users']} users)",
+        "",
+        "| policy | " + " | ".join(f"R@{k} | N@{k}" for k in ks) + " | ΔFLOPs | total FLOPs | Full ΔFLOPs / ΔFLOPs |",
+        "|---|" + "---|---|" * len(ks) + "---|---|---|",
+    ]
+    full_delta = final.get("Full", {}).get("delta_flops")
+    for policy in _order(final):
+        row = final[policy]
+        cells = []
+        for k in ks:
+            for m in ("recall", "ndcg"):
+                s = row[f"{m}@{k}"]
+                cells.append(f"{s['mean']:.4f} ± {s['std']:.4f}")
+        ratio = f"{full_delta / row['delta_flops']:.1f}×" if full_delta and row["delta_flops"] else "–"
+        lines.append(f"| {policy} | " + " | ".join(cells) + f" | {_flops(row['delta_flops'])} | {_flops(row['train_flops'])} | {ratio} |")
+    if len(report["steps"]) > 1:
+        policies = _order(final)
+        lines += ["", f"## {main} over adaptation steps", "", "| test block | " + " | ".join(policies) + " |", "|---|" + "---|" * len(policies)]
+        for step in report["steps"]:
+            cells = [f"{step['policies'][p][main]['mean']:.4f}" for p in policies]
+            lines.append(f"| {step['test_block']} | " + " | ".join(cells) + " |")
+    seconds = {p: r["update_seconds"] for p, r in final.items() if "update_seconds" in r}
+    if seconds:
+        lines += ["", "SID update time (CPU, final step, mean over seeds): " + ", ".join(f"{p} {s:.3f} s" for p, s in seconds.items()) + "."]
+    lines += ["", f"## Paired two-sided Wilcoxon on {main} (pairs = seeds)", "", "| a | b | mean(a − b) | p |", "|---|---|---|---|"]
+    for t in report["wilcoxon"]:
+        p = "–" if t["p"] is None else f"{t['p']:.4f}"
+        lines.append(f"| {t['a']} | {t['b']} | {t['mean_diff']:+.4f} | {p} |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(report: dict[str, Any]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    main = report["metric"]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    x = [s["test_block"] for s in report["steps"]]
+    for policy in _order(report["policies"]):
+        mean = [s["policies"][policy][main]["mean"] for s in report["steps"]]
+        std = [s["policies"][policy][main]["std"] for s in report["steps"]]
+        ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=policy)
+    ax.set_xlabel("test block")
+    ax.set_ylabel(main)
+    ax.set_xticks(x)
+    ax.set_title(f"{main} over adaptation steps ({len(report['seeds'])} seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_report(out: Path, report: dict[str, Any], config: Any) -> None:
+    """``report.json``, ``report.md`` and ``recall.png`` in ``out`` (each written atomically)."""
+    out = Path(out)
+    write_json(out / "report.json", report)
+    atomic_write_text(out / "report.md", _markdown(report, config))
+    atomic_write_bytes(out / "recall.png", _plot(report))

@@ -1,0 +1,316 @@
+"""The continual scenario runner behind ``sidkit continual`` (strict chronological protocol).
+
+Per seed: the interactions sorted by time are cut into ``N`` equal-count blocks. Base
+(collaborative encoder + tokenizer + generator) trains on blocks ``1..t0``; block ``t0+1``
+selects its epoch budget. Then for every adaptation block ``t`` (``t0+1..N-1``; one step
+``N-1`` unless multi-step) the SIDs are refreshed on blocks ``1..t`` and every policy is
+updated and tested on block ``t+1``:
+
+- ``FT-*``: the policy's ``sid-updater`` turns (its previous SIDs, the refreshed SIDs) into
+  the SIDs to continue with; the generator is warm-started from the policy's previous one
+  (fresh optimizer, constant learning rate) and fine-tuned on block ``t`` for
+  ``finetune_epochs``;
+- ``Full``: the refreshed SIDs and a generator trained from scratch on blocks ``1..t``;
+- ``TIGER-FT``: content-only SIDs (they never go stale), fine-tuned like ``FT-old``;
+- ``Base``: the Base generator, never updated.
+
+Evaluation on block ``t+1``: each user's last ``max_len`` interactions before it -> every
+item the user interacts with in it; histories and targets are restricted to the items of
+Base's SID vocabulary, and decoding is constrained to those items, for every policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..artifacts import fingerprint, read_json, write_json
+from ..context import Context
+from ..errors import SidkitError
+from ..metrics.ranking import ranking_metrics
+from ..registry import Registry, get_registry
+from ..types import EvalSet, Rankings, SIDTable
+from .config import ScenarioConfig
+from .data import ItemSpace, encoder_split, local_eval_set, training_split
+from .flops import FlopMeter
+
+__all__ = ["ContinualRunner", "PolicyState", "run_continual"]
+
+log = logging.getLogger("sidkit.continual")
+
+
+@attrs.define
+class PolicyState:
+    """What a policy carries from one step to the next."""
+
+    space: ItemSpace
+    sids: SIDTable
+    tokenizer: Any
+    generator: Any
+
+
+@attrs.define
+class _Refresh:
+    space: ItemSpace
+    sids: SIDTable
+    tokenizer: Any
+    flops: int
+
+
+class ContinualRunner:
+    """Run a resolved :class:`~sidkit.continual.config.ScenarioConfig` into ``out``.
+
+    ``out/seeds/seed-<s>.json`` holds each finished seed (reused by a re-run with the same
+    config), ``out/report.json`` / ``report.md`` / ``recall.png`` the aggregate.
+    """
+
+    def __init__(self, config: ScenarioConfig, out: str | Path, *, registry: Registry | None = None):
+        self.config = config
+        self.sc = config.scenario
+        self.out = Path(out)
+        self.registry = registry or get_registry()
+
+    # -- building blocks -------------------------------------------------------------------
+    def _build(self, choice: Any, **train_changes: Any) -> Any:
+        config = choice.config
+        if train_changes:
+            train = getattr(config, "train", None)
+            if train is None or not attrs.has(type(train)):
+                raise SidkitError(
+                    f"generator {choice.name} has no [generator.train] settings; the continual runner needs them "
+                    "to set the fine-tuning budget"
+                )
+            config = attrs.evolve(config, train=attrs.evolve(train, **train_changes))
+        return self.registry.build(choice.kind, choice.name, config)
+
+    def _ctx(self, seed: int, **kw: Any) -> Context:
+        return Context(seed=seed, device=self.device, progress=self.config.run.progress, dataset=self.dataset, **kw)
+
+    def _decoder(self, beam_width: int | None = None) -> Any:
+        choice = self.config.components["decoder"]
+        config = choice.config
+        if beam_width is not None and attrs.has(type(config)) and "beam_width" in attrs.fields_dict(type(config)):
+            config = attrs.evolve(config, beam_width=beam_width)
+        return self.registry.build("decoder", choice.name, config)
+
+    def _sids(self, encoder_choice: Any, tokenizer_choice: Any, rows: np.ndarray, valid_rows: tuple, seed: int, meter: FlopMeter, label: str) -> _Refresh:
+        """Encoder on interaction ``rows`` (early stopping on ``valid_rows``) and a tokenizer
+        fitted on the embeddings of the items those rows contain."""
+        ds = self.dataset
+        split = encoder_split(ds, rows, *valid_rows, self.sc.max_len)
+        space = ItemSpace.of_rows(ds, rows)
+        with meter.count(label):
+            embeddings = self.registry.build("encoder", encoder_choice.name, encoder_choice.config).encode(
+                self._ctx(seed, split=split)
+            )
+            if embeddings.n_items != ds.n_items:
+                raise SidkitError(f"encoder {encoder_choice.name} returned {embeddings.n_items} rows for {ds.n_items} items")
+            sub = space.embeddings(embeddings)
+            tokenizer = self.registry.build("tokenizer", tokenizer_choice.name, tokenizer_choice.config)
+            tokenizer.fit(sub, self._ctx(seed, split=split, embeddings=sub))
+            sids = tokenizer.assign(sub)
+        if sids.n_items != len(space):
+            raise SidkitError(f"tokenizer {tokenizer_choice.name} assigned {sids.n_items} SIDs for {len(space)} items")
+        return _Refresh(space, sids, tokenizer, meter.get(label))
+
+    def _evaluate(self, state: PolicyState, examples: EvalSet, decoder: Any, k: int, seed: int, ks: list[int] | None = None) -> dict[str, float]:
+        """Rank for ``examples`` (global indices, restricted to the base space) with the
+        policy's generator, decoding only among the base space's items."""
+        base = self.base_space
+        table = SIDTable(state.sids.codes[state.space.local(base.items)], state.sids.codebook_sizes)
+        local = local_eval_set(examples, base)
+        ctx = self._ctx(seed, tokenizer=state.tokenizer, extras={"users": examples.users})
+        ranks = decoder.rank(state.generator, table, local.histories, k, ctx).items
+        ranks = np.where(ranks >= 0, base.items[np.maximum(ranks, 0)], -1)
+        return ranking_metrics(Rankings(ranks), examples.targets, ks or self.sc.ks, metrics=("recall", "ndcg"), capped_recall=True)
+
+    def _fit(self, state: PolicyState, target_rows, seed, meter, label, *, context_rows=None, warm=None, validate=None, **train) -> Any:
+        split = training_split(
+            self.dataset, target_rows, state.space, context_rows=context_rows, max_len=self.sc.max_len
+        )
+        generator = self._build(self.config.components["generator"], **train)
+        ctx = self._ctx(seed, split=split, tokenizer=state.tokenizer, generator=warm, validate=validate)
+        with meter.count(label):
+            generator.fit(state.sids, ctx)
+        return generator
+
+    # -- one seed ----------------------------------------------------------------------------
+    def run_seed(self, seed: int) -> dict[str, Any]:
+        from ..training import seed_everything
+
+        seed_everything(seed)
+        sc, comps = self.sc, self.config.components
+        blocks = self.blocks
+        t0 = sc.first_block
+        meter = FlopMeter(sc.count_flops)
+        k = max(sc.ks)
+        decoder, valid_decoder = self._decoder(), self._decoder(sc.valid_beam_width)
+        rows_upto = lambda t: np.concatenate(blocks[:t])  # noqa: E731  blocks 1..t (1-based)
+        started = time.perf_counter()
+
+        # Base: SIDs and generator on blocks 1..t0, epoch budget selected on block t0+1
+        base_rows = rows_upto(t0)
+        valid_rows = (base_rows, blocks[t0])
+        ref = self._sids(comps["encoder"], comps["tokenizer"], base_rows, valid_rows, seed, meter, "base/sids")
+        self.base_space = ref.space
+        base = PolicyState(ref.space, ref.sids, ref.tokenizer, None)
+        valid = self._examples(*valid_rows)
+        validate = meter.excluded(self._validator(base, valid, valid_decoder, seed))
+        base.generator = self._fit(base, base_rows, seed, meter, "base/generator", validate=validate)
+        full_epochs = sc.full_epochs or self._selected_epochs(base.generator)
+        log.info("seed %d: Base trained on blocks 1..%d (%d items); Full will train %d epochs", seed, t0, len(ref.space), full_epochs)
+        base_flops = meter.get("base/sids") + meter.get("base/generator")
+        states: dict[str, PolicyState] = {p: base for p in self.config.updaters}
+        content = None
+        if "TIGER-FT" in sc.policies:
+            cref = self._sids(self.config.content["encoder"], self.config.content["tokenizer"], base_rows, valid_rows, seed, meter, "content/sids")
+            content = PolicyState(cref.space, cref.sids, cref.tokenizer, None)
+            cvalidate = meter.excluded(self._validator(content, valid, valid_decoder, seed))
+            content.generator = self._fit(content, base_rows, seed, meter, "content/generator", validate=cvalidate)
+        cumulative = {p: base_flops for p in self.config.updaters}
+        if content is not None:
+            cumulative["TIGER-FT"] = meter.get("content/sids") + meter.get("content/generator")
+
+        ft = dict(epochs=sc.finetune_epochs, early_stopping_patience=0, scheduler=_constant_schedule())
+        steps = []
+        for t in sc.steps:
+            hist_rows, adapt_rows = rows_upto(t), blocks[t - 1]
+            test = self._examples(hist_rows, blocks[t])
+            rows: dict[str, dict[str, Any]] = {"Base": {**self._evaluate(base, test, decoder, k, seed), "delta_flops": 0, "train_flops": base_flops}}
+            needs_refresh = any(self.config.updaters[p].name != "keep" for p in self.config.updaters) or "Full" in sc.policies
+            refresh = None
+            if needs_refresh:
+                refresh = self._sids(
+                    comps["encoder"], comps["tokenizer"], hist_rows, (rows_upto(t - 1), adapt_rows), seed, meter, f"step{t}/sids"
+                )
+            for policy, choice in self.config.updaters.items():
+                prev = states[policy]
+                updater = self.registry.build("sid-updater", choice.name, choice.config)
+                fresh = refresh if refresh is not None else _Refresh(prev.space, prev.sids, prev.tokenizer, 0)
+                uctx = self._ctx(
+                    seed, tokenizer=fresh.tokenizer, previous_tokenizer=prev.tokenizer, previous_sids=prev.sids,
+                    generator=prev.generator,
+                    extras={"previous_items": prev.space.items, "refreshed_items": fresh.space.items},
+                )
+                table, report = updater.update(prev.sids, fresh.sids, uctx)
+                keeps = report.get("rows") == "previous"
+                space, tok = (prev.space, prev.tokenizer) if keeps else (fresh.space, fresh.tokenizer)
+                if table.n_items != len(space):
+                    raise SidkitError(
+                        f"sid-updater {choice.name} returned {table.n_items} rows; its report says rows "
+                        f"{report.get('rows')!r}, which have {len(space)} items"
+                    )
+                state = PolicyState(space, table, tok, None)
+                label = f"step{t}/{policy}"
+                state.generator = self._fit(state, adapt_rows, seed, meter, label, context_rows=rows_upto(t - 1), warm=prev.generator, **ft)
+                states[policy] = state
+                delta = meter.get(label) + (0 if keeps else fresh.flops)
+                cumulative[policy] += delta
+                rows[policy] = {
+                    **self._evaluate(state, test, decoder, k, seed),
+                    "delta_flops": delta, "train_flops": cumulative[policy], "update": report,
+                }
+                log.info("seed %d step %d: %s recall@%d %.4f", seed, t, policy, k, rows[policy][f"recall@{k}"])
+            if "Full" in sc.policies:
+                state = PolicyState(refresh.space, refresh.sids, refresh.tokenizer, None)
+                label = f"step{t}/Full"
+                state.generator = self._fit(state, hist_rows, seed, meter, label, epochs=full_epochs, early_stopping_patience=0)
+                delta = meter.get(label) + refresh.flops
+                rows["Full"] = {**self._evaluate(state, test, decoder, k, seed), "delta_flops": delta, "train_flops": delta}
+                log.info("seed %d step %d: Full recall@%d %.4f", seed, t, k, rows["Full"][f"recall@{k}"])
+            if content is not None:
+                label = f"step{t}/TIGER-FT"
+                gen = self._fit(content, adapt_rows, seed, meter, label, context_rows=rows_upto(t - 1), warm=content.generator, **ft)
+                content = PolicyState(content.space, content.sids, content.tokenizer, gen)
+                cumulative["TIGER-FT"] += meter.get(label)
+                rows["TIGER-FT"] = {
+                    **self._evaluate(content, test, decoder, k, seed), "delta_flops": meter.get(label), "train_flops": cumulative["TIGER-FT"],
+                }
+            steps.append({"step": t, "adapt_block": t, "test_block": t + 1, "n_test_users": len(test), "policies": rows})
+        return {
+            "seed": seed,
+            "base_blocks": t0,
+            "base_items": len(self.base_space),
+            "full_epochs": full_epochs,
+            "flops": dict(meter.totals),
+            "seconds": time.perf_counter() - started,
+            "steps": steps,
+        }
+
+    def _examples(self, history_rows: np.ndarray, target_rows: np.ndarray) -> EvalSet:
+        from ..data.splits import block_eval_set
+
+        return block_eval_set(self.dataset, history_rows, target_rows, self.sc.max_len, allowed_items=self.base_space.items)
+
+    def _validator(self, state: PolicyState, valid: EvalSet, decoder: Any, seed: int):
+        depth = self.sc.valid_beam_width
+        ks = sorted({depth, *[x for x in (10, 20, 50, 100) if x <= depth], *[x for x in self.sc.ks if x <= depth]})
+
+        def validate(generator: Any, current: SIDTable | None = None) -> dict[str, float]:
+            probe = PolicyState(state.space, current if current is not None else state.sids, state.tokenizer, generator)
+            return self._evaluate(probe, valid, decoder, depth, seed, ks)
+
+        return validate
+
+    @staticmethod
+    def _selected_epochs(generator: Any) -> int:
+        """The epoch Base's validation selected (best monitored metric), else epochs run."""
+        history = list(getattr(generator, "history", []) or [])
+        monitor = getattr(getattr(generator, "config", None), "monitor", None)
+        scored = [r for r in history if monitor in r]
+        if scored:
+            return int(max(scored, key=lambda r: r[monitor])["epoch"])
+        return max(1, len(history))
+
+    # -- all seeds -----------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Every seed (finished ones are reused), then the aggregate report."""
+        from ..data import chronological_blocks, load_from_config
+        from ..training import resolve_device
+        from .report import build_report, write_report
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = str(resolve_device(self.config.run.device))
+        self.dataset = load_from_config(self.config.data.config, self.config.data.format)
+        if len(self.dataset.interactions) < self.sc.n_blocks * 2:
+            raise SidkitError(f"{len(self.dataset.interactions)} interactions cannot make {self.sc.n_blocks} blocks")
+        self.blocks = chronological_blocks(self.dataset, self.sc.n_blocks)
+        table = self.config.to_dict()
+        table["scenario"] = {k: v for k, v in table["scenario"].items() if k != "seeds"}
+        key = fingerprint("continual", table)
+        results = []
+        for seed in self.sc.seeds:
+            path = self.out / "seeds" / f"seed-{seed}.json"
+            if path.exists():
+                saved = read_json(path)
+                if saved.get("fingerprint") == key:
+                    log.info("seed %d: reusing %s", seed, path)
+                    results.append(saved["result"])
+                    continue
+            result = self.run_seed(seed)
+            write_json(path, {"fingerprint": key, "result": result})
+            results.append(result)
+        report = build_report(results, self.config)
+        write_report(self.out, report, self.config)
+        return report
+
+
+def _constant_schedule() -> Any:
+    from ..training.config import SchedulerConfig
+
+    return SchedulerConfig(name="constant", warmup_steps=0)
+
+
+def run_continual(config: ScenarioConfig | str | Path, out: str | Path, *, overrides=(), registry: Registry | None = None) -> dict[str, Any]:
+    """Run a scenario (a resolved config or a TOML path) into ``out``; returns the report."""
+    from .config import load_scenario
+
+    registry = registry or get_registry()
+    if not isinstance(config, ScenarioConfig):
+        config = load_scenario(config, registry, overrides)
+    return ContinualRunner(config, out, registry=registry).run()

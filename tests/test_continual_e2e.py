@@ -1,0 +1,174 @@
+"""`sidkit continual` end to end on the embedded synthetic data with the real components
+(SASRec embeddings -> RQ-VAE SIDs -> decoder-only generator -> beam search; keep / rebuild /
+align updaters): every policy row, the report files, compute accounting, seed-level resume
+and the multi-step mode. Tiny models, one epoch: about a minute on 2 CPU cores."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCENARIO = """
+[run]
+seed = 0
+device = "cpu"
+progress = false
+
+[data]
+format = "synthetic"
+n_users = 400
+n_items = 150
+n_topics = 6
+drift = 0.8
+
+[scenario]
+n_blocks = 6
+max_len = 8
+seeds = [0, 1]
+finetune_epochs = 1
+ks = [5, 20]
+valid_beam_width = 10
+
+[encoder]
+name = "sasrec"
+hidden = 16
+num_blocks = 1
+num_heads = 1
+ffn = 32
+max_len = 8
+loss = "ce"
+
+[encoder.train]
+epochs = 2
+batch_size = 128
+progress = false
+
+[tokenizer]
+name = "rqvae"
+levels = 2
+codebook_size = 8
+hidden_dims = [32]
+latent_dim = 8
+steps = 40
+batch_size = 128
+optimizer = "adam"
+lr = 3e-3
+
+[generator]
+name = "decoder-only"
+d_model = 32
+d_ff = 64
+num_heads = 2
+num_layers = 1
+max_len = 8
+monitor = "recall@10"
+
+[generator.train]
+epochs = 2
+batch_size = 256
+progress = false
+
+[decoder]
+name = "beam"
+beam_width = 20
+"""
+
+POLICIES = ["Base", "FT-old", "FT-new", "FT-ours-greedy", "FT-ours-hungarian", "Full"]
+
+
+def _sidkit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "sidkit.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def single_step(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    root = tmp_path_factory.mktemp("continual")
+    (root / "scenario.toml").write_text(SCENARIO)
+    proc = _sidkit("continual", "scenario.toml", "--out", "out", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root, root / "out", proc
+
+
+def test_report_has_every_policy_with_seed_statistics(single_step):
+    _, out, proc = single_step
+    report = json.loads((out / "report.json").read_text())
+    assert sorted(report["policies"]) == sorted(POLICIES)
+    assert report["seeds"] == [0, 1] and report["metric"] == "recall@20"
+    assert [s["test_block"] for s in report["steps"]] == [6]
+    for policy, row in report["policies"].items():
+        for metric in ("recall@5", "ndcg@5", "recall@20", "ndcg@20"):
+            stats = row[metric]
+            assert len(stats["seeds"]) == 2 and all(0.0 <= v <= 1.0 for v in stats["seeds"])
+            assert stats["mean"] == pytest.approx(sum(stats["seeds"]) / 2)
+        # recall at a deeper cutoff can only grow
+        assert row["recall@20"]["mean"] >= row["recall@5"]["mean"]
+    # the CLI prints the final-step table and where the report is
+    assert "FT-ours-hungarian" in proc.stdout and "report.md" in proc.stdout
+    md = (out / "report.md").read_text()
+    assert "| FT-ours-greedy |" in md and "Wilcoxon" in md
+    assert (out / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compute_accounting_orders_policies(single_step):
+    _, out, _ = single_step
+    p = json.loads((out / "report.json").read_text())["policies"]
+    assert p["Base"]["delta_flops"] == 0 and p["Base"]["train_flops"] > 0
+    # FT-old only fine-tunes; the rebuilding policies also retrain encoder + tokenizer
+    assert 0 < p["FT-old"]["delta_flops"] < p["FT-new"]["delta_flops"]
+    assert p["FT-new"]["delta_flops"] == pytest.approx(p["FT-ours-greedy"]["delta_flops"], rel=0.05)
+    # fine-tuning on one block is far cheaper than retraining on all of them
+    assert p["Full"]["delta_flops"] > 3 * p["FT-ours-hungarian"]["delta_flops"]
+    assert p["FT-old"]["train_flops"] == pytest.approx(p["Base"]["train_flops"] + p["FT-old"]["delta_flops"])
+
+
+def test_aligned_sids_stay_in_the_old_vocabulary(single_step):
+    _, out, _ = single_step
+    seed = json.loads((out / "seeds" / "seed-0.json").read_text())["result"]
+    rows = seed["steps"][0]["policies"]
+    assert rows["FT-old"]["update"]["rows"] == "previous"
+    for policy in ("FT-ours-greedy", "FT-ours-hungarian"):
+        update = rows[policy]["update"]
+        assert update["rows"] == "refreshed" and update["updater"] == "align"
+        assert update["n_overlap"] == seed["base_items"]
+        # alignment moves tokens back to where the old SIDs had them at least as often as chance
+        assert all(level["agreement"] >= 1 / 8 for level in update["levels"])
+    assert rows["FT-ours-hungarian"]["update"]["solver"] == "hungarian"
+
+
+def test_rerun_reuses_finished_seeds(single_step):
+    root, out, _ = single_step
+    before = json.loads((out / "report.json").read_text())
+    proc = _sidkit("continual", "scenario.toml", "--out", "out", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("reusing") == 2
+    after = json.loads((out / "report.json").read_text())
+    assert after["policies"] == before["policies"]
+
+
+def test_multi_step_mode_adapts_block_after_block(tmp_path):
+    (tmp_path / "scenario.toml").write_text(SCENARIO)
+    proc = _sidkit(
+        "continual", "scenario.toml", "--out", "multi",
+        "--set", "scenario.multi_step_start=3", "--set", "scenario.seeds=[0]",
+        "--set", 'scenario.policies=["FT-old", "FT-ours-greedy"]', "--set", "scenario.count_flops=false",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "multi" / "report.json").read_text())
+    assert [(s["adapt_block"], s["test_block"]) for s in report["steps"]] == [(4, 5), (5, 6)]
+    assert sorted(report["policies"]) == ["Base", "FT-old", "FT-ours-greedy"]
+    assert "over adaptation steps" in (tmp_path / "multi" / "report.md").read_text()
+
+
+def test_bad_scenario_exits_2_before_any_work(tmp_path):
+    (tmp_path / "scenario.toml").write_text(SCENARIO.replace('seeds = [0, 1]', 'seeds = [0, 1]\npolicies = ["FT-olds"]'))
+    proc = _sidkit("continual", "scenario.toml", "--out", "bad", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown policy 'FT-olds'" in proc.stderr and "did you mean 'FT-old'" in proc.stderr
+    assert not (tmp_path / "bad").exists()

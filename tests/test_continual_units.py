@@ -1,0 +1,754 @@
+"""Fast unit tests of the continual scenario runner's building blocks (``sidkit.continual``)
+and of the helpers it added to core and sidkit-grid: ``sliding_windows(first_target=...)``,
+``training_windows(first_target=...)``, ``ranking_metrics(capped_recall=...)``."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sidkit.continual.config import DEFAULT_UPDATERS, ScenarioSection, load_scenario, resolve_scenario
+from sidkit.continual.data import ItemSpace, empty_eval_set, local_eval_set, training_split, user_sequences
+from sidkit.continual.flops import FlopMeter
+from sidkit.continual.report import build_report, wilcoxon
+from sidkit.continual.runner import ContinualRunner
+from sidkit.config.toml_io import read_toml
+from sidkit.data import Catalog, Dataset, Interactions, sliding_windows
+from sidkit.errors import ConfigError, SidkitError
+from sidkit.metrics.ranking import ranking_metrics
+from sidkit.types import EvalSet, ItemEmbeddings, Ragged
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "synthetic-continual.toml"
+
+
+def rows(r: Ragged) -> list[list[int]]:
+    return [list(map(int, x)) for x in r]
+
+
+# --------------------------------------------------------------------------------------------
+# 1. sliding_windows / training_windows with first_target
+# --------------------------------------------------------------------------------------------
+class TestSlidingWindowsFirstTarget:
+    TRAIN = Ragged.from_lists([[10, 11, 12, 13], [20, 21, 22], [30]])
+
+    def test_without_first_target_every_prefix(self):
+        inputs, targets = sliding_windows(self.TRAIN, max_len=10)
+        assert rows(inputs) == [[10], [10, 11], [10, 11, 12], [20], [20, 21]]
+        assert targets.tolist() == [11, 12, 13, 21, 22]
+
+    def test_first_target_keeps_only_later_targets(self):
+        # seq 0: targets from position 2 on (12, 13); seq 1: from position 1 (default); seq 2: none
+        inputs, targets = sliding_windows(self.TRAIN, max_len=10, first_target=np.array([2, 1, 0]))
+        assert rows(inputs) == [[10, 11], [10, 11, 12], [20], [20, 21]]
+        assert targets.tolist() == [12, 13, 21, 22]
+
+    def test_first_target_zero_equals_default(self):
+        a_in, a_t = sliding_windows(self.TRAIN, max_len=10, first_target=np.zeros(3, dtype=np.int64))
+        b_in, b_t = sliding_windows(self.TRAIN, max_len=10)
+        assert rows(a_in) == rows(b_in) and a_t.tolist() == b_t.tolist()
+
+    def test_first_target_beyond_length_gives_no_window_for_that_row(self):
+        inputs, targets = sliding_windows(self.TRAIN, max_len=10, first_target=np.array([4, 2, 0]))
+        assert rows(inputs) == [[20, 21]]
+        assert targets.tolist() == [22]
+
+    def test_context_is_truncated_to_max_len(self):
+        inputs, targets = sliding_windows(self.TRAIN, max_len=2, first_target=np.array([3, 9, 9]))
+        assert rows(inputs) == [[11, 12]]
+        assert targets.tolist() == [13]
+
+    def test_first_target_combines_with_min_len(self):
+        # min_len 3 needs position >= 2; first_target 1 then does not add anything
+        inputs, targets = sliding_windows(self.TRAIN, max_len=10, min_len=3, first_target=np.array([1, 1, 1]))
+        assert targets.tolist() == [12, 13, 22]
+
+    def test_shape_error_message(self):
+        with pytest.raises(ValueError, match=r"first_target must have one entry per sequence \(3\), got shape \(2,\)"):
+            sliding_windows(self.TRAIN, max_len=10, first_target=np.array([1, 2]))
+        with pytest.raises(ValueError, match=r"one entry per sequence \(3\), got shape \(3, 1\)"):
+            sliding_windows(self.TRAIN, max_len=10, first_target=np.ones((3, 1), dtype=np.int64))
+
+
+class TestTrainingWindowsFirstTarget:
+    def test_users_align_with_windows(self):
+        from sidkit_grid.generators.sequences import training_windows
+
+        train = Ragged.from_lists([[1, 2, 3, 4, 5], [6, 7], [8], [9, 10, 11]])
+        users = np.array([40, 41, 42, 43])
+        first = np.array([3, 0, 0, 5])  # row 0: targets 4, 5; row 1: 7; row 2: none; row 3: none
+        w = training_windows(train, max_len=10, users=users, first_target=first)
+        assert len(w) == 3
+        assert len(w.users) == len(w.targets) == len(w.inputs) == 3
+        assert w.users.tolist() == [40, 40, 41]
+        assert w.targets.tolist() == [4, 5, 7]
+        assert rows(w.inputs) == [[1, 2, 3], [1, 2, 3, 4], [6]]
+
+    def test_without_first_target_unchanged(self):
+        from sidkit_grid.generators.sequences import training_windows
+
+        train = Ragged.from_lists([[1, 2, 3], [4], [5, 6]])
+        w = training_windows(train, max_len=10)
+        assert w.users.tolist() == [0, 0, 2]
+        assert w.targets.tolist() == [2, 3, 6]
+
+    def test_users_per_window_random(self):
+        from sidkit_grid.generators.sequences import training_windows
+
+        rng = np.random.default_rng(0)
+        lengths = rng.integers(0, 8, size=50)
+        train = Ragged.from_lists([rng.integers(0, 100, size=n) for n in lengths])
+        first = rng.integers(0, 10, size=50)
+        users = rng.permutation(1000)[:50]
+        w = training_windows(train, max_len=4, users=users, first_target=first)
+        expected = sum(max(0, int(n) - max(int(f), 1)) for n, f in zip(lengths, first))
+        assert len(w) == expected
+        assert len(w.users) == expected
+        assert w.users.tolist() == [int(u) for u, n, f in zip(users, lengths, first) for _ in range(max(0, int(n) - max(int(f), 1)))]
+
+
+# --------------------------------------------------------------------------------------------
+# 2. ranking_metrics(capped_recall=True)
+# --------------------------------------------------------------------------------------------
+class TestCappedRecall:
+    # user 0: 5 positives {0..4}, ranked [0, 9] -> 1 hit at rank 1
+    # user 1: 1 positive {7}, ranked [8, 7] -> 1 hit at rank 2
+    RANKS = np.array([[0, 9], [8, 7]])
+    TARGETS = Ragged.from_lists([[0, 1, 2, 3, 4], [7]])
+
+    def test_capped_vs_uncapped(self):
+        capped = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"), capped_recall=True)
+        plain = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"))
+        # K=2: user 0 hits / min(5, 2) = 1/2, user 1 1/min(1, 2) = 1
+        assert capped["recall@2"] == pytest.approx((0.5 + 1.0) / 2)
+        assert plain["recall@2"] == pytest.approx((1 / 5 + 1.0) / 2)
+        # K=1: user 0 1/min(5, 1) = 1 vs 1/5; user 1 no hit in the top 1
+        assert capped["recall@1"] == pytest.approx(0.5)
+        assert plain["recall@1"] == pytest.approx(0.1)
+
+    def test_ndcg_unchanged(self):
+        capped = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"), capped_recall=True)
+        plain = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"))
+        for k in (1, 2):
+            assert capped[f"ndcg@{k}"] == plain[f"ndcg@{k}"]
+        idcg2 = 1.0 + 1.0 / math.log2(3)
+        user0 = 1.0 / idcg2
+        user1 = (1.0 / math.log2(3)) / 1.0
+        assert capped["ndcg@2"] == pytest.approx((user0 + user1) / 2)
+        assert capped["ndcg@1"] == pytest.approx(0.5)
+        assert capped["n_examples"] == plain["n_examples"] == 2.0
+
+    def test_all_hits_capped_is_one(self):
+        ranks = np.array([[0, 1]])
+        targets = Ragged.from_lists([[0, 1, 2, 3, 4]])
+        out = ranking_metrics(ranks, targets, ks=(2,), metrics=("recall",), capped_recall=True)
+        assert out["recall@2"] == 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# 3. sidkit.continual.data
+# --------------------------------------------------------------------------------------------
+def tiny_dataset() -> Dataset:
+    """Rows sorted by user then time:
+
+    u0: items 0 1 2 3 4 at t 1 2 3 4 5      (rows 0-4)
+    u1: items 5 1 2     at t 1 2 6          (rows 5-7)
+    u2: items 2 3       at t 1 2            (rows 8-9)  no target rows
+    u3: items 4 5       at t 3 7            (rows 10-11) its only target (5) is outside the space
+    """
+    user = np.array([0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3, 3])
+    item = np.array([0, 1, 2, 3, 4, 5, 1, 2, 2, 3, 4, 5])
+    ts = np.array([1, 2, 3, 4, 5, 1, 2, 6, 1, 2, 3, 7])
+    n_items = 6
+    catalog = Catalog([f"i{i}" for i in range(n_items)], [{"title": f"item {i}"} for i in range(n_items)])
+    inter = Interactions(user, item, ts, [f"u{u}" for u in range(4)])
+    return Dataset(catalog, inter, name="tiny")
+
+
+CONTEXT_ROWS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 10])  # t <= 4
+TARGET_ROWS = np.array([4, 7, 11])  # t > 4
+SPACE_ITEMS = [3, 1, 4, 2, 2, 1]  # -> {1, 2, 3, 4}; items 0 and 5 are outside
+
+
+class TestItemSpace:
+    def test_sorted_unique(self):
+        space = ItemSpace(SPACE_ITEMS)
+        assert space.items.tolist() == [1, 2, 3, 4]
+        assert space.items.dtype == np.int64
+        assert len(space) == 4
+
+    def test_local_maps(self):
+        space = ItemSpace([10, 3, 7])
+        assert space.local(np.array([3, 7, 10, 7])).tolist() == [0, 1, 2, 1]
+        assert space.local(np.zeros(0, dtype=np.int64)).tolist() == []
+
+    @pytest.mark.parametrize("missing", [5, 0, 99])  # between, below and above the space's items
+    def test_local_missing_names_item(self, missing):
+        space = ItemSpace([1, 2, 4])
+        with pytest.raises(SidkitError, match=rf"item {missing} is not in this SID table's item space \(3 items\)"):
+            space.local(np.array([1, missing, 2]))
+
+    @pytest.mark.xfail(
+        reason="ItemSpace.local on an empty space indexes self.items[0] of an empty array "
+        "(core/src/sidkit/continual/data.py, ItemSpace.local): IndexError instead of SidkitError",
+        strict=True,
+    )
+    def test_local_on_empty_space_is_sidkit_error(self):
+        with pytest.raises(SidkitError, match="item 3 is not in"):
+            ItemSpace([]).local(np.array([3]))
+
+    def test_of_rows_mask_embeddings(self):
+        ds = tiny_dataset()
+        space = ItemSpace.of_rows(ds, np.array([1, 6, 9, 10]))  # items 1, 1, 3, 4
+        assert space.items.tolist() == [1, 3, 4]
+        assert space.mask(6).tolist() == [False, True, False, True, True, False]
+        emb = ItemEmbeddings(np.arange(12, dtype=np.float32).reshape(6, 2), {"content": np.arange(6) * 10})
+        sub = space.embeddings(emb)
+        assert sub.values.tolist() == [[2, 3], [6, 7], [8, 9]]
+        assert np.asarray(sub.views["content"]).tolist() == [10, 30, 40]
+
+
+class TestTrainingSplit:
+    def test_user_sequences(self):
+        ds = tiny_dataset()
+        seqs, users = user_sequences(ds, np.array([11, 7, 4, 0]))  # unsorted on purpose
+        assert users.tolist() == [0, 1, 3]
+        assert rows(seqs) == [[0, 4], [2], [5]]
+
+    def test_targets_only(self):
+        ds = tiny_dataset()
+        split = training_split(ds, TARGET_ROWS, ItemSpace(SPACE_ITEMS))
+        # u0 -> item 4 (local 3), u1 -> item 2 (local 1), u3's only target (5) is outside: dropped
+        assert rows(split.train) == [[3], [1]]
+        assert split.train_users.tolist() == [0, 1]
+        assert split.train_first_target is None
+        assert split.n_items == 4
+        assert len(split.valid) == 0 and len(split.test) == 0
+
+    def test_with_context_max_len_2(self):
+        ds = tiny_dataset()
+        split = training_split(ds, TARGET_ROWS, ItemSpace(SPACE_ITEMS), context_rows=CONTEXT_ROWS, max_len=2)
+        # u0: context in space 1 2 3 -> last 2 = 2 3, then target 4  -> local [1, 2, 3], first 2
+        # u1: context in space 1 (item 5 dropped), then target 2    -> local [0, 1], first 1
+        # u2 (no target) and u3 (target outside the space) dropped, with their context
+        assert rows(split.train) == [[1, 2, 3], [0, 1]]
+        assert split.train_users.tolist() == [0, 1]
+        assert split.train_first_target.tolist() == [2, 1]
+        assert split.train_first_target.dtype == np.int64
+        assert split.n_items == 4
+
+    def test_with_context_long_max_len(self):
+        ds = tiny_dataset()
+        split = training_split(ds, TARGET_ROWS, ItemSpace(SPACE_ITEMS), context_rows=CONTEXT_ROWS, max_len=20)
+        assert rows(split.train) == [[0, 1, 2, 3], [0, 1]]
+        assert split.train_first_target.tolist() == [3, 1]
+
+    def test_max_len_1_and_windows(self):
+        from sidkit_grid.generators.sequences import training_windows
+
+        ds = tiny_dataset()
+        split = training_split(ds, TARGET_ROWS, ItemSpace(SPACE_ITEMS), context_rows=CONTEXT_ROWS, max_len=1)
+        assert rows(split.train) == [[2, 3], [0, 1]]
+        assert split.train_first_target.tolist() == [1, 1]
+        # the windows predict only the target block: one sample per target item
+        w = training_windows(split.train, 20, split.train_users, split.train_first_target)
+        assert w.targets.tolist() == [3, 1]
+        assert w.users.tolist() == [0, 1]
+        assert rows(w.inputs) == [[2], [0]]
+
+    def test_first_target_equals_context_count_everywhere(self):
+        ds = tiny_dataset()
+        space = ItemSpace([0, 1, 2, 3, 4, 5])
+        split = training_split(ds, TARGET_ROWS, space, context_rows=CONTEXT_ROWS, max_len=3)
+        # every item in the space: u0 context 1 2 3 | 4; u1 5 1 | 2; u3 4 | 5
+        assert rows(split.train) == [[1, 2, 3, 4], [5, 1, 2], [4, 5]]
+        assert split.train_users.tolist() == [0, 1, 3]
+        assert split.train_first_target.tolist() == [3, 2, 1]
+        assert (split.train.lengths - split.train_first_target).tolist() == [1, 1, 1]
+
+    def test_valid_passed_through(self):
+        ds = tiny_dataset()
+        valid = EvalSet(np.array([0]), Ragged.from_lists([[0, 1]]), Ragged.from_lists([[2]]))
+        split = training_split(ds, TARGET_ROWS, ItemSpace(SPACE_ITEMS), valid)
+        assert split.valid is valid and split.test is valid
+
+    def test_empty_eval_set(self):
+        e = empty_eval_set()
+        assert len(e) == 0 and len(e.histories) == 0 and len(e.targets) == 0
+
+
+class TestLocalEvalSet:
+    def test_maps_histories_and_targets(self):
+        space = ItemSpace([1, 2, 3, 4])
+        examples = EvalSet(np.array([0, 1]), Ragged.from_lists([[2, 3], [1]]), Ragged.from_lists([[4, 1], [2]]))
+        local = local_eval_set(examples, space)
+        assert local.users.tolist() == [0, 1]
+        assert rows(local.histories) == [[1, 2], [0]]
+        assert rows(local.targets) == [[3, 0], [1]]
+
+    def test_item_outside_space_raises(self):
+        space = ItemSpace([1, 2, 3, 4])
+        examples = EvalSet(np.array([0]), Ragged.from_lists([[2, 5]]), Ragged.from_lists([[4]]))
+        with pytest.raises(SidkitError, match="item 5 is not in"):
+            local_eval_set(examples, space)
+
+
+# --------------------------------------------------------------------------------------------
+# 4. FlopMeter
+# --------------------------------------------------------------------------------------------
+class TestFlopMeter:
+    def test_matmul_exact(self):
+        import torch
+
+        meter = FlopMeter()
+        a, b = torch.randn(64, 64), torch.randn(64, 64)
+        with meter.count("mm"):
+            a @ b
+        assert meter.get("mm") == 2 * 64**3
+        assert meter.totals == {"mm": 2 * 64**3}
+
+    def test_counts_accumulate_per_label_and_backward(self):
+        import torch
+
+        meter = FlopMeter()
+        a = torch.randn(64, 64, requires_grad=True)
+        b = torch.randn(64, 64)
+        with meter.count("train"):
+            (a @ b).sum().backward()  # forward mm + one backward mm (grad of a only)
+        assert meter.get("train") == 2 * 2 * 64**3
+        with meter.count("train"):
+            a.detach() @ b
+        assert meter.get("train") == 3 * 2 * 64**3
+        assert meter.get("never") == 0
+
+    def test_excluded_not_charged(self):
+        import torch
+
+        meter = FlopMeter()
+        a, b = torch.randn(64, 64), torch.randn(64, 64)
+        validate = meter.excluded(lambda x, y=None: x @ y)
+        with meter.count("train"):
+            a @ b
+            out = validate(a, y=b)
+            validate(a, y=b)
+        assert out.shape == (64, 64)  # the wrapped function's return value comes through
+        assert meter.get("train") == 2 * 64**3
+        with meter.count("only-excluded"):
+            validate(a, y=b)
+        assert meter.get("only-excluded") == 0
+
+    def test_excluded_outside_count_does_not_leak(self):
+        import torch
+
+        meter = FlopMeter()
+        a, b = torch.randn(64, 64), torch.randn(64, 64)
+        validate = meter.excluded(lambda: a @ b)
+        validate()  # outside any count
+        with meter.count("x"):
+            a @ b
+        assert meter.get("x") == 2 * 64**3
+
+    def test_disabled_records_nothing(self):
+        import torch
+
+        meter = FlopMeter(enabled=False)
+        a, b = torch.randn(64, 64), torch.randn(64, 64)
+
+        def fn():
+            return a @ b
+
+        assert meter.excluded(fn) is fn
+        with meter.count("mm"):
+            fn()
+        assert meter.totals == {}
+        assert meter.get("mm") == 0
+
+
+# --------------------------------------------------------------------------------------------
+# 5. resolve_scenario with the real registry
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def registry():
+    from sidkit.registry import get_registry
+
+    return get_registry()
+
+
+@pytest.fixture(scope="module")
+def example_raw():
+    return read_toml(EXAMPLE)
+
+
+@pytest.fixture
+def raw(example_raw):
+    return copy.deepcopy(example_raw)
+
+
+def config_error(raw, registry) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        resolve_scenario(raw, registry)
+    return info.value
+
+
+class TestResolveScenario:
+    def test_example_resolves_with_default_updaters(self, raw, registry):
+        cfg = resolve_scenario(raw, registry)
+        assert cfg.scenario.policies == ["FT-old", "FT-new", "FT-ours-greedy", "FT-ours-hungarian", "Full"]
+        assert cfg.scenario.finetune_epochs == 3 and cfg.scenario.ks == [10, 50, 100]
+        assert set(cfg.updaters) == {"FT-old", "FT-new", "FT-ours-greedy", "FT-ours-hungarian"}  # not Full
+        greedy = cfg.updaters["FT-ours-greedy"]
+        assert (greedy.kind, greedy.name, greedy.config.solver) == ("sid-updater", "align", "greedy")
+        assert cfg.updaters["FT-ours-hungarian"].config.solver == "hungarian"
+        assert cfg.updaters["FT-old"].name == "keep"
+        assert cfg.updaters["FT-new"].name == "rebuild"
+        assert {k: c.name for k, c in cfg.components.items()} == {
+            "encoder": "sasrec", "tokenizer": "rqvae", "generator": "decoder-only", "decoder": "beam",
+        }
+        assert cfg.content is None
+        assert cfg.to_dict()["updaters"]["FT-ours-greedy"] == {"name": "align", "dedup": "auto", "solver": "greedy"}
+
+    def test_default_updaters_not_mutated(self, raw, registry):
+        before = copy.deepcopy(DEFAULT_UPDATERS)
+        raw["updaters"] = {"FT-old": {"name": "rebuild"}}
+        cfg = resolve_scenario(raw, registry)
+        assert cfg.updaters["FT-old"].name == "rebuild"
+        assert DEFAULT_UPDATERS == before
+
+    def test_all_errors_at_once(self, raw, registry):
+        raw["scenario"]["policies"] = ["FT-ours-greedi", "TIGER-FT", "FT-old"]
+        raw["scenario"]["multi_step_start"] = 9  # > n_blocks - 2 = 8
+        raw["bogus"] = {"x": 1}
+        raw["updaters"] = {"FT-old": {"name": "kep"}}
+        err = config_error(raw, registry)
+        paths = [i.path for i in err.issues]
+        assert len(err.issues) == 5, err
+        assert "bogus" in paths
+        assert "scenario.multi_step_start" in paths
+        assert paths.count("scenario.policies") == 2
+        assert "updaters.FT-old.name" in paths
+        msg = str(err)
+        assert "bogus: unknown section" in msg
+        assert "unknown policy 'FT-ours-greedi' (did you mean 'FT-ours-greedy'" in msg
+        assert "policy 'TIGER-FT' needs [content.encoder] and [content.tokenizer]" in msg
+        assert "must be between 1 and n_blocks - 2 = 8 (0 = a single step), got 9" in msg
+        assert "updaters.FT-old.name: unknown sid-updater 'kep' (did you mean 'keep'?)" in msg
+
+    def test_unknown_section_did_you_mean(self, raw, registry):
+        raw["scenaria"] = {}
+        err = config_error(raw, registry)
+        assert [i.path for i in err.issues] == ["scenaria"]
+        assert "did you mean 'scenario'" in str(err)
+
+    def test_multi_step_start_bounds(self, raw, registry):
+        raw["scenario"]["multi_step_start"] = 8  # n_blocks - 2: allowed (one step)
+        assert resolve_scenario(raw, registry).scenario.steps == [9]
+        raw["scenario"]["multi_step_start"] = 9
+        err = config_error(raw, registry)
+        assert [i.path for i in err.issues] == ["scenario.multi_step_start"]
+
+    def test_scenario_field_validation(self, raw, registry):
+        bad = copy.deepcopy(raw)
+        bad["scenario"]["ks"] = [10, 0]
+        err = config_error(bad, registry)
+        assert [i.path for i in err.issues] == ["scenario.ks"]
+        assert "ks must be positive cutoffs, got [10, 0]" in str(err)
+        raw["scenario"]["seeds"] = [1, 1]
+        err = config_error(raw, registry)
+        assert "seeds has duplicates: [1, 1]" in str(err)
+
+    def test_duplicate_policies(self, raw, registry):
+        raw["scenario"]["policies"] = ["FT-old", "Full", "FT-old"]
+        err = config_error(raw, registry)
+        assert "has duplicates: ['FT-old', 'Full', 'FT-old']" in str(err)
+
+    def test_missing_component_section(self, raw, registry):
+        del raw["decoder"]
+        err = config_error(raw, registry)
+        assert [i.path for i in err.issues] == ["decoder"]
+        assert "missing section [decoder]" in str(err) and "beam" in str(err)
+
+    def test_bad_updater_option(self, raw, registry):
+        raw["updaters"] = {"FT-ours-greedy": {"name": "align", "solver": "greedyy"}}
+        err = config_error(raw, registry)
+        assert "solver must be one of" in str(err) and "greedyy" in str(err)
+
+    def test_custom_policy(self, raw, registry):
+        raw["scenario"]["policies"] = ["FT-old", "my-policy"]
+        raw["updaters"] = {"my-policy": {"name": "align", "solver": "greedy"}}
+        cfg = resolve_scenario(raw, registry)
+        assert list(cfg.updaters) == ["FT-old", "my-policy"]
+        mine = cfg.updaters["my-policy"]
+        assert (mine.name, mine.config.solver) == ("align", "greedy")
+
+    def test_custom_policy_without_table_is_unknown(self, raw, registry):
+        raw["scenario"]["policies"] = ["my-policy"]
+        err = config_error(raw, registry)
+        assert "unknown policy 'my-policy'" in str(err)
+        assert "[updaters.<policy>]" in str(err)
+
+    def test_load_scenario_with_overrides(self, registry):
+        cfg = load_scenario(EXAMPLE, registry, ["scenario.multi_step_start=5", "scenario.seeds=[0, 1]"])
+        assert cfg.scenario.multi_step_start == 5
+        assert cfg.scenario.seeds == [0, 1]
+        assert cfg.source == str(EXAMPLE)
+
+
+class TestScenarioSteps:
+    def test_single_step(self):
+        sc = ScenarioSection()
+        assert (sc.n_blocks, sc.multi_step_start) == (10, 0)
+        assert sc.first_block == 8
+        assert sc.steps == [9]
+        sc = ScenarioSection(n_blocks=5)
+        assert sc.first_block == 3 and sc.steps == [4]
+
+    def test_multi_step(self):
+        # documented behaviour: Base on blocks 1..t0, adapt on t = t0+1..N-1, test on t+1
+        sc = ScenarioSection(n_blocks=10, multi_step_start=5)
+        assert sc.first_block == 5
+        assert sc.steps == [6, 7, 8, 9]
+        sc = ScenarioSection(n_blocks=10, multi_step_start=8)
+        assert sc.steps == [9]
+
+    def test_validators(self):
+        with pytest.raises(ValueError, match="n_blocks must be >= 3, got 2"):
+            ScenarioSection(n_blocks=2)
+        with pytest.raises(ValueError, match="finetune_epochs must be >= 1, got 0"):
+            ScenarioSection(finetune_epochs=0)
+        with pytest.raises(ValueError, match="seeds must be a non-empty list"):
+            ScenarioSection(seeds=[])
+
+
+# --------------------------------------------------------------------------------------------
+# 6. report: wilcoxon and build_report
+# --------------------------------------------------------------------------------------------
+class TestWilcoxon:
+    def test_one_seed(self):
+        out = wilcoxon([0.3], [0.1])
+        assert out["p"] is None and out["statistic"] is None
+        assert out["note"] == "needs >= 2 seeds with a difference"
+        assert out["n"] == 1
+        assert out["mean_diff"] == pytest.approx(0.2)
+
+    def test_identical(self):
+        out = wilcoxon([0.1, 0.2, 0.3], [0.1, 0.2, 0.3])
+        assert out["p"] is None and "note" in out
+        assert out["n"] == 3 and out["mean_diff"] == 0.0
+
+    def test_empty(self):
+        out = wilcoxon([], [])
+        assert out["p"] is None and out["n"] == 0 and out["mean_diff"] == 0.0
+
+    def test_exact_p(self):
+        # 5 positive differences of distinct size: W- = 0, exact two-sided p = 2 / 2**5
+        a = [0.3, 0.5, 0.7, 0.9, 1.1]
+        b = [0.2, 0.3, 0.4, 0.5, 0.6]
+        out = wilcoxon(a, b)
+        assert out["p"] == pytest.approx(2 / 32)
+        assert out["statistic"] == 0.0
+        assert out["mean_diff"] == pytest.approx(0.3)
+        assert "note" not in out
+
+    def test_p_in_unit_interval(self):
+        out = wilcoxon([0.1, 0.5, 0.2, 0.4], [0.2, 0.3, 0.3, 0.1])
+        assert isinstance(out["p"], float) and 0.0 < out["p"] <= 1.0
+
+    def test_unpaired_lengths_raise(self):
+        with pytest.raises(ValueError):
+            wilcoxon([0.1, 0.2], [0.1])
+
+
+def _policy_row(recall: float, ndcg: float, delta: float, train: float, seconds: float | None = None) -> dict:
+    row = {"recall@10": recall, "ndcg@10": ndcg, "recall@5": recall / 2, "ndcg@5": ndcg / 2, "n_examples": 7.0, "delta_flops": delta, "train_flops": train}
+    if seconds is not None:
+        row["update"] = {"seconds": seconds, "rows": "refreshed"}
+    return row
+
+
+def _seed_result(seed: int, scale: float) -> dict:
+    def step(t: int, bump: float) -> dict:
+        return {
+            "step": t, "adapt_block": t, "test_block": t + 1, "n_test_users": 30 + t,
+            "policies": {
+                # written out of report order on purpose
+                "Full": _policy_row(0.5 * scale + bump, 0.25, 900, 900),
+                "FT-ours-greedy": _policy_row(0.4 * scale + bump, 0.2, 100, 1100, seconds=0.01 * (seed + 1)),
+                "Base": _policy_row(0.1 * scale + bump, 0.05, 0, 1000),
+                "FT-old": _policy_row(0.2 * scale + bump, 0.1, 90, 1090, seconds=0.0),
+                "FT-ours-hungarian": _policy_row(0.3 * scale + bump, 0.15, 100 + seed, 1100, seconds=0.02),
+            },
+        }
+
+    return {
+        "seed": seed, "base_blocks": 5, "base_items": 42, "full_epochs": 3 + seed, "flops": {},
+        "seconds": 10.0 + seed, "steps": [step(6, 0.0), step(7, 0.01)],
+    }
+
+
+class TestBuildReport:
+    CONFIG = SimpleNamespace(scenario=SimpleNamespace(ks=[5, 10], n_blocks=8))
+
+    def test_aggregate(self):
+        results = [_seed_result(0, 1.0), _seed_result(1, 2.0), _seed_result(2, 3.0)]
+        report = build_report(results, self.CONFIG)
+        assert report["metric"] == "recall@10"
+        assert report["seeds"] == [0, 1, 2]
+        assert report["n_blocks"] == 8
+        assert report["base_blocks"] == 5 and report["base_items"] == 42
+        assert report["full_epochs"] == [3, 4, 5]
+        assert report["seconds"] == [10.0, 11.0, 12.0]
+        assert [s["step"] for s in report["steps"]] == [6, 7]
+        assert [s["test_block"] for s in report["steps"]] == [7, 8]
+        assert [s["n_test_users"] for s in report["steps"]] == [36, 37]
+
+        final = report["policies"]
+        assert final == report["steps"][-1]["policies"]
+        assert final != report["steps"][0]["policies"]
+        assert list(final) == ["Base", "FT-old", "FT-ours-greedy", "FT-ours-hungarian", "Full"]
+        greedy = final["FT-ours-greedy"]
+        # last step: 0.4 * (1, 2, 3) + 0.01
+        assert greedy["recall@10"]["seeds"] == pytest.approx([0.41, 0.81, 1.21])
+        assert greedy["recall@10"]["mean"] == pytest.approx(0.81)
+        assert greedy["recall@10"]["std"] == pytest.approx(0.4)
+        assert greedy["recall@5"]["mean"] == pytest.approx(0.405)
+        assert greedy["ndcg@10"] == {"mean": pytest.approx(0.2), "std": pytest.approx(0.0), "seeds": [0.2, 0.2, 0.2]}
+        assert "n_examples" not in greedy  # not a metric@k
+        assert greedy["update_seconds"] == pytest.approx(0.02)
+        assert final["FT-ours-hungarian"]["delta_flops"] == pytest.approx(101.0)
+        assert final["FT-ours-hungarian"]["train_flops"] == pytest.approx(1100.0)
+        assert final["Full"]["delta_flops"] == 900.0
+        assert "update_seconds" not in final["Base"] and "update_seconds" not in final["Full"]
+        assert final["FT-old"]["update_seconds"] == 0.0
+        first = report["steps"][0]["policies"]
+        assert first["Base"]["recall@10"]["mean"] == pytest.approx(0.2)
+
+    def test_wilcoxon_pairs(self):
+        results = [_seed_result(0, 1.0), _seed_result(1, 2.0), _seed_result(2, 3.0)]
+        report = build_report(results, self.CONFIG)
+        pairs = [(t["a"], t["b"]) for t in report["wilcoxon"]]
+        ours = ["FT-ours-greedy", "FT-ours-hungarian"]
+        others = ["Base", "FT-old", "Full"]
+        expected = [(a, b) for a in ours for b in others] + [("FT-ours-greedy", "FT-ours-hungarian")]
+        assert pairs == expected
+        for t in report["wilcoxon"]:
+            assert t["metric"] == "recall@10" and t["n"] == 3
+        greedy_base = report["wilcoxon"][0]
+        # greedy - Base on the last step: 0.3 * (1, 2, 3)
+        assert greedy_base["mean_diff"] == pytest.approx(0.6)
+        assert greedy_base["p"] is not None and 0 < greedy_base["p"] <= 1
+
+    def test_pairs_without_ours_are_all_pairs(self):
+        results = []
+        for seed in (0, 1):
+            r = _seed_result(seed, 1.0 + seed)
+            for s in r["steps"]:
+                s["policies"] = {p: v for p, v in s["policies"].items() if not p.startswith("FT-ours")}
+            results.append(r)
+        report = build_report(results, self.CONFIG)
+        pairs = [(t["a"], t["b"]) for t in report["wilcoxon"]]
+        assert pairs == [("Base", "FT-old"), ("Base", "Full"), ("FT-old", "Full")]
+
+    def test_single_seed_notes(self):
+        report = build_report([_seed_result(0, 1.0)], self.CONFIG)
+        assert len(report["wilcoxon"]) == 7
+        assert all(t["p"] is None and "note" in t for t in report["wilcoxon"])
+        assert report["policies"]["Full"]["recall@10"]["std"] == 0.0
+
+    def test_write_report(self, tmp_path):
+        from sidkit.continual.report import write_report
+
+        config = SimpleNamespace(scenario=SimpleNamespace(ks=[5, 10], n_blocks=8), source="scenario.toml")
+        report = build_report([_seed_result(0, 1.0), _seed_result(1, 2.0)], config)
+        write_report(tmp_path, report, config)
+        md = (tmp_path / "report.md").read_text()
+        assert "| FT-ours-greedy | " in md
+        assert "## recall@10 over adaptation steps" in md  # two steps
+        assert (tmp_path / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        import json
+
+        assert json.loads((tmp_path / "report.json").read_text())["metric"] == "recall@10"
+
+
+# --------------------------------------------------------------------------------------------
+# 7. ContinualRunner._selected_epochs
+# --------------------------------------------------------------------------------------------
+def fake_generator(history, monitor="recall@10"):
+    return SimpleNamespace(history=history, config=SimpleNamespace(monitor=monitor))
+
+
+class TestSelectedEpochs:
+    def test_best_monitored_epoch(self):
+        gen = fake_generator([
+            {"epoch": 1, "train_loss": 3.0, "recall@10": 0.10},
+            {"epoch": 2, "train_loss": 2.0, "recall@10": 0.30},
+            {"epoch": 3, "train_loss": 1.0, "recall@10": 0.20},
+            {"epoch": 4, "train_loss": 0.5, "recall@10": 0.25},
+        ])
+        assert ContinualRunner._selected_epochs(gen) == 2
+
+    def test_other_monitor(self):
+        history = [{"epoch": 1, "recall@10": 0.5, "ndcg@10": 0.1}, {"epoch": 2, "recall@10": 0.1, "ndcg@10": 0.3}]
+        assert ContinualRunner._selected_epochs(fake_generator(history, "ndcg@10")) == 2
+        assert ContinualRunner._selected_epochs(fake_generator(history, "recall@10")) == 1
+
+    def test_only_evaluated_epochs_count(self):
+        # eval_every_epochs = 2: odd epochs carry no metric
+        gen = fake_generator([
+            {"epoch": 1, "train_loss": 3.0},
+            {"epoch": 2, "train_loss": 2.0, "recall@10": 0.2},
+            {"epoch": 3, "train_loss": 1.0},
+            {"epoch": 4, "train_loss": 0.9, "recall@10": 0.4},
+            {"epoch": 5, "train_loss": 0.8},
+        ])
+        assert ContinualRunner._selected_epochs(gen) == 4
+
+    def test_tie_keeps_earliest_like_the_loop(self):
+        gen = fake_generator([{"epoch": 1, "recall@10": 0.1}, {"epoch": 2, "recall@10": 0.3}, {"epoch": 3, "recall@10": 0.3}])
+        assert ContinualRunner._selected_epochs(gen) == 2
+
+    def test_no_metric_falls_back_to_epochs_run(self):
+        gen = fake_generator([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}, {"epoch": 3, "train_loss": 0.4}])
+        assert ContinualRunner._selected_epochs(gen) == 3
+        assert ContinualRunner._selected_epochs(fake_generator([])) == 1
+        assert ContinualRunner._selected_epochs(SimpleNamespace()) == 1  # no history, no config
+
+    @pytest.mark.xfail(
+        reason="runner._selected_epochs uses max() over the metric: a NaN in the first scored epoch "
+        "wins every comparison, so it returns that epoch, while the training loop "
+        "(training/loop.py _update_early_stopping) skips NaN and keeps the best finite epoch",
+        strict=True,
+    )
+    def test_nan_metric_ignored_like_the_loop(self):
+        gen = fake_generator([{"epoch": 1, "recall@10": float("nan")}, {"epoch": 2, "recall@10": 0.3}, {"epoch": 3, "recall@10": 0.2}])
+        assert ContinualRunner._selected_epochs(gen) == 2
+
+
+class TestRunnerBuild:
+    def test_build_sets_finetune_budget(self, raw, registry, tmp_path):
+        from sidkit.continual.runner import _constant_schedule
+
+        cfg = resolve_scenario(raw, registry)
+        runner = ContinualRunner(cfg, tmp_path, registry=registry)
+        gen = runner._build(cfg.components["generator"], epochs=2, early_stopping_patience=0, scheduler=_constant_schedule())
+        assert gen.config.train.epochs == 2
+        assert gen.config.train.early_stopping_patience == 0
+        assert gen.config.train.scheduler.name == "constant"
+        assert gen.config.train.optim.lr == pytest.approx(2e-3)  # the rest of [generator.train] kept
+        assert cfg.components["generator"].config.train.epochs == 8  # the resolved config is not changed
+
+    def test_build_without_train_section_errors(self, raw, registry, tmp_path):
+        cfg = resolve_scenario(raw, registry)
+        runner = ContinualRunner(cfg, tmp_path, registry=registry)
+        with pytest.raises(SidkitError, match=r"generator beam has no \[generator.train\] settings"):
+            runner._build(cfg.components["decoder"], epochs=2)
+
+    def test_decoder_beam_width(self, raw, registry, tmp_path):
+        cfg = resolve_scenario(raw, registry)
+        runner = ContinualRunner(cfg, tmp_path, registry=registry)
+        assert runner._decoder().config.beam_width == 100
+        assert runner._decoder(20).config.beam_width == 20
