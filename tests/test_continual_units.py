@@ -11,13 +11,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
+from sidkit.config.toml_io import read_toml
 from sidkit.continual.config import DEFAULT_UPDATERS, ScenarioSection, load_scenario, resolve_scenario
 from sidkit.continual.data import ItemSpace, empty_eval_set, local_eval_set, training_split, user_sequences
 from sidkit.continual.flops import FlopMeter
 from sidkit.continual.report import build_report, wilcoxon
 from sidkit.continual.runner import ContinualRunner
-from sidkit.config.toml_io import read_toml
 from sidkit.data import Catalog, Dataset, Interactions, sliding_windows
 from sidkit.errors import ConfigError, SidkitError
 from sidkit.metrics.ranking import ranking_metrics
@@ -106,10 +105,14 @@ class TestTrainingWindowsFirstTarget:
         first = rng.integers(0, 10, size=50)
         users = rng.permutation(1000)[:50]
         w = training_windows(train, max_len=4, users=users, first_target=first)
-        expected = sum(max(0, int(n) - max(int(f), 1)) for n, f in zip(lengths, first))
+        expected = sum(max(0, int(n) - max(int(f), 1)) for n, f in zip(lengths, first, strict=True))
         assert len(w) == expected
         assert len(w.users) == expected
-        assert w.users.tolist() == [int(u) for u, n, f in zip(users, lengths, first) for _ in range(max(0, int(n) - max(int(f), 1)))]
+        assert w.users.tolist() == [
+            int(u)
+            for u, n, f in zip(users, lengths, first, strict=True)
+            for _ in range(max(0, int(n) - max(int(f), 1)))
+        ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,11 +196,6 @@ class TestItemSpace:
         with pytest.raises(SidkitError, match=rf"item {missing} is not in this SID table's item space \(3 items\)"):
             space.local(np.array([1, missing, 2]))
 
-    @pytest.mark.xfail(
-        reason="ItemSpace.local on an empty space indexes self.items[0] of an empty array "
-        "(core/src/sidkit/continual/data.py, ItemSpace.local): IndexError instead of SidkitError",
-        strict=True,
-    )
     def test_local_on_empty_space_is_sidkit_error(self):
         with pytest.raises(SidkitError, match="item 3 is not in"):
             ItemSpace([]).local(np.array([3]))
@@ -353,6 +351,20 @@ class TestFlopMeter:
             a @ b
         assert meter.get("x") == 2 * 64**3
 
+    def test_excluded_inside_nested_count_not_charged_to_outer(self):
+        import torch
+
+        meter = FlopMeter()
+        a = torch.randn(64, 64)
+        validate = meter.excluded(lambda: a @ a)
+        with meter.count("outer"):
+            a @ a
+            with meter.count("inner"):
+                a @ a
+                validate()
+        assert meter.get("inner") == 2 * 64**3
+        assert meter.get("outer") == 2 * 2 * 64**3
+
     def test_disabled_records_nothing(self):
         import torch
 
@@ -407,7 +419,10 @@ class TestResolveScenario:
         assert cfg.updaters["FT-old"].name == "keep"
         assert cfg.updaters["FT-new"].name == "rebuild"
         assert {k: c.name for k, c in cfg.components.items()} == {
-            "encoder": "sasrec", "tokenizer": "rqvae", "generator": "decoder-only", "decoder": "beam",
+            "encoder": "sasrec",
+            "tokenizer": "rqvae",
+            "generator": "decoder-only",
+            "decoder": "beam",
         }
         assert cfg.content is None
         assert cfg.to_dict()["updaters"]["FT-ours-greedy"] == {"name": "align", "dedup": "auto", "solver": "greedy"}
@@ -484,6 +499,22 @@ class TestResolveScenario:
         assert list(cfg.updaters) == ["FT-old", "my-policy"]
         mine = cfg.updaters["my-policy"]
         assert (mine.name, mine.config.solver) == ("align", "greedy")
+
+    def test_content_policy(self, raw, registry):
+        raw["scenario"]["policies"] = ["TIGER-FT", "FT-old"]
+        raw["content"] = {"encoder": {"name": "toy-text"}, "tokenizer": {"name": "rkmeans", "levels": 2}}
+        cfg = resolve_scenario(raw, registry)
+        assert list(cfg.updaters) == ["FT-old"]  # TIGER-FT is not an updater policy
+        assert cfg.content["encoder"].name == "toy-text"
+        assert cfg.content["tokenizer"].config.levels == 2
+        assert cfg.to_dict()["content"]["tokenizer"]["name"] == "rkmeans"
+
+    def test_content_needs_both_tables(self, raw, registry):
+        raw["scenario"]["policies"] = ["TIGER-FT"]
+        raw["content"] = {"encoder": {"name": "toy-text"}}
+        err = config_error(raw, registry)
+        assert [i.path for i in err.issues] == ["content", "scenario.policies"]
+        assert "expected exactly the tables [content.encoder] and [content.tokenizer]" in str(err)
 
     def test_custom_policy_without_table_is_unknown(self, raw, registry):
         raw["scenario"]["policies"] = ["my-policy"]
@@ -564,7 +595,15 @@ class TestWilcoxon:
 
 
 def _policy_row(recall: float, ndcg: float, delta: float, train: float, seconds: float | None = None) -> dict:
-    row = {"recall@10": recall, "ndcg@10": ndcg, "recall@5": recall / 2, "ndcg@5": ndcg / 2, "n_examples": 7.0, "delta_flops": delta, "train_flops": train}
+    row = {
+        "recall@10": recall,
+        "ndcg@10": ndcg,
+        "recall@5": recall / 2,
+        "ndcg@5": ndcg / 2,
+        "n_examples": 7.0,
+        "delta_flops": delta,
+        "train_flops": train,
+    }
     if seconds is not None:
         row["update"] = {"seconds": seconds, "rows": "refreshed"}
     return row
@@ -573,7 +612,10 @@ def _policy_row(recall: float, ndcg: float, delta: float, train: float, seconds:
 def _seed_result(seed: int, scale: float) -> dict:
     def step(t: int, bump: float) -> dict:
         return {
-            "step": t, "adapt_block": t, "test_block": t + 1, "n_test_users": 30 + t,
+            "step": t,
+            "adapt_block": t,
+            "test_block": t + 1,
+            "n_test_users": 30 + t,
             "policies": {
                 # written out of report order on purpose
                 "Full": _policy_row(0.5 * scale + bump, 0.25, 900, 900),
@@ -585,8 +627,13 @@ def _seed_result(seed: int, scale: float) -> dict:
         }
 
     return {
-        "seed": seed, "base_blocks": 5, "base_items": 42, "full_epochs": 3 + seed, "flops": {},
-        "seconds": 10.0 + seed, "steps": [step(6, 0.0), step(7, 0.01)],
+        "seed": seed,
+        "base_blocks": 5,
+        "base_items": 42,
+        "full_epochs": 3 + seed,
+        "flops": {},
+        "seconds": 10.0 + seed,
+        "steps": [step(6, 0.0), step(7, 0.01)],
     }
 
 
@@ -683,12 +730,14 @@ def fake_generator(history, monitor="recall@10"):
 
 class TestSelectedEpochs:
     def test_best_monitored_epoch(self):
-        gen = fake_generator([
-            {"epoch": 1, "train_loss": 3.0, "recall@10": 0.10},
-            {"epoch": 2, "train_loss": 2.0, "recall@10": 0.30},
-            {"epoch": 3, "train_loss": 1.0, "recall@10": 0.20},
-            {"epoch": 4, "train_loss": 0.5, "recall@10": 0.25},
-        ])
+        gen = fake_generator(
+            [
+                {"epoch": 1, "train_loss": 3.0, "recall@10": 0.10},
+                {"epoch": 2, "train_loss": 2.0, "recall@10": 0.30},
+                {"epoch": 3, "train_loss": 1.0, "recall@10": 0.20},
+                {"epoch": 4, "train_loss": 0.5, "recall@10": 0.25},
+            ]
+        )
         assert ContinualRunner._selected_epochs(gen) == 2
 
     def test_other_monitor(self):
@@ -698,33 +747,35 @@ class TestSelectedEpochs:
 
     def test_only_evaluated_epochs_count(self):
         # eval_every_epochs = 2: odd epochs carry no metric
-        gen = fake_generator([
-            {"epoch": 1, "train_loss": 3.0},
-            {"epoch": 2, "train_loss": 2.0, "recall@10": 0.2},
-            {"epoch": 3, "train_loss": 1.0},
-            {"epoch": 4, "train_loss": 0.9, "recall@10": 0.4},
-            {"epoch": 5, "train_loss": 0.8},
-        ])
+        gen = fake_generator(
+            [
+                {"epoch": 1, "train_loss": 3.0},
+                {"epoch": 2, "train_loss": 2.0, "recall@10": 0.2},
+                {"epoch": 3, "train_loss": 1.0},
+                {"epoch": 4, "train_loss": 0.9, "recall@10": 0.4},
+                {"epoch": 5, "train_loss": 0.8},
+            ]
+        )
         assert ContinualRunner._selected_epochs(gen) == 4
 
     def test_tie_keeps_earliest_like_the_loop(self):
-        gen = fake_generator([{"epoch": 1, "recall@10": 0.1}, {"epoch": 2, "recall@10": 0.3}, {"epoch": 3, "recall@10": 0.3}])
+        gen = fake_generator(
+            [{"epoch": 1, "recall@10": 0.1}, {"epoch": 2, "recall@10": 0.3}, {"epoch": 3, "recall@10": 0.3}]
+        )
         assert ContinualRunner._selected_epochs(gen) == 2
 
     def test_no_metric_falls_back_to_epochs_run(self):
-        gen = fake_generator([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}, {"epoch": 3, "train_loss": 0.4}])
+        gen = fake_generator(
+            [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}, {"epoch": 3, "train_loss": 0.4}]
+        )
         assert ContinualRunner._selected_epochs(gen) == 3
         assert ContinualRunner._selected_epochs(fake_generator([])) == 1
         assert ContinualRunner._selected_epochs(SimpleNamespace()) == 1  # no history, no config
 
-    @pytest.mark.xfail(
-        reason="runner._selected_epochs uses max() over the metric: a NaN in the first scored epoch "
-        "wins every comparison, so it returns that epoch, while the training loop "
-        "(training/loop.py _update_early_stopping) skips NaN and keeps the best finite epoch",
-        strict=True,
-    )
     def test_nan_metric_ignored_like_the_loop(self):
-        gen = fake_generator([{"epoch": 1, "recall@10": float("nan")}, {"epoch": 2, "recall@10": 0.3}, {"epoch": 3, "recall@10": 0.2}])
+        gen = fake_generator(
+            [{"epoch": 1, "recall@10": float("nan")}, {"epoch": 2, "recall@10": 0.3}, {"epoch": 3, "recall@10": 0.2}]
+        )
         assert ContinualRunner._selected_epochs(gen) == 2
 
 
@@ -734,7 +785,9 @@ class TestRunnerBuild:
 
         cfg = resolve_scenario(raw, registry)
         runner = ContinualRunner(cfg, tmp_path, registry=registry)
-        gen = runner._build(cfg.components["generator"], epochs=2, early_stopping_patience=0, scheduler=_constant_schedule())
+        gen = runner._build(
+            cfg.components["generator"], epochs=2, early_stopping_patience=0, scheduler=_constant_schedule()
+        )
         assert gen.config.train.epochs == 2
         assert gen.config.train.early_stopping_patience == 0
         assert gen.config.train.scheduler.name == "constant"

@@ -42,7 +42,10 @@ class ItemSpace:
         """Local indices of global ``items`` (every one must be in the space)."""
         items = np.asarray(items, dtype=np.int64)
         pos = np.searchsorted(self.items, items)
-        ok = (pos < len(self.items)) & (self.items[np.minimum(pos, max(len(self.items) - 1, 0))] == items)
+        if len(self.items) == 0:
+            ok = np.zeros(len(items), dtype=bool)
+        else:
+            ok = (pos < len(self.items)) & (self.items[np.minimum(pos, len(self.items) - 1)] == items)
         if not ok.all():
             raise SidkitError(f"item {int(items[~ok][0])} is not in this SID table's item space ({len(self)} items)")
         return pos

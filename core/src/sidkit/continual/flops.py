@@ -35,8 +35,7 @@ class FlopMeter:
         before = self._excluded
         with FlopCounterMode(display=False) as mode:
             yield
-        excluded = self._excluded - before
-        self._excluded = before
+        excluded = self._excluded - before  # cumulative, so an enclosing count subtracts it too
         self.totals[label] = self.totals.get(label, 0) + int(mode.get_total_flops()) - excluded
 
     def excluded(self, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -262,7 +262,7 @@ class ContinualRunner:
         """The epoch Base's validation selected (best monitored metric), else epochs run."""
         history = list(getattr(generator, "history", []) or [])
         monitor = getattr(getattr(generator, "config", None), "monitor", None)
-        scored = [r for r in history if monitor in r]
+        scored = [r for r in history if monitor in r and r[monitor] == r[monitor]]  # NaN never wins
         if scored:
             return int(max(scored, key=lambda r: r[monitor])["epoch"])
         return max(1, len(history))
