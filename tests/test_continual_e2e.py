@@ -101,7 +101,7 @@ def test_report_has_every_policy_with_seed_statistics(single_step):
     assert sorted(report["policies"]) == sorted(POLICIES)
     assert report["seeds"] == [0, 1] and report["metric"] == "recall@20"
     assert [s["test_block"] for s in report["steps"]] == [6]
-    for policy, row in report["policies"].items():
+    for row in report["policies"].values():
         for metric in ("recall@5", "ndcg@5", "recall@20", "ndcg@20"):
             stats = row[metric]
             assert len(stats["seeds"]) == 2 and all(0.0 <= v <= 1.0 for v in stats["seeds"])

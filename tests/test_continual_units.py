@@ -792,7 +792,7 @@ class TestRunnerBuild:
         assert gen.config.train.early_stopping_patience == 0
         assert gen.config.train.scheduler.name == "constant"
         assert gen.config.train.optim.lr == pytest.approx(2e-3)  # the rest of [generator.train] kept
-        assert cfg.components["generator"].config.train.epochs == 8  # the resolved config is not changed
+        assert cfg.components["generator"].config.train.epochs == 5  # the resolved config is not changed
 
     def test_build_without_train_section_errors(self, raw, registry, tmp_path):
         cfg = resolve_scenario(raw, registry)

@@ -1,14 +1,14 @@
 """Pipeline configs: TOML in, attrs instances out, every problem reported at once."""
 
 from .schema import (
-    component_choice,
-    data_choice,
     SECTIONS,
     ComponentChoice,
     DataChoice,
     PipelineConfig,
     RunSection,
     SplitSection,
+    component_choice,
+    data_choice,
     load_config,
     resolve_config,
     resolve_data,

@@ -33,6 +33,7 @@ __all__ = [
     "SECTIONS",
     "component_choice",
     "data_choice",
+    "unknown_sections",
 ]
 
 SPLITS = ("leave-one-out", "blocks")
@@ -195,6 +196,16 @@ def data_choice(table: Any, issues: list[ConfigIssue]) -> DataChoice | None:
     return None if config is None else DataChoice(fmt, config)
 
 
+def unknown_sections(raw: Mapping[str, Any], sections: Iterable[str]) -> list[ConfigIssue]:
+    """One issue per top-level key of ``raw`` that is not one of ``sections``."""
+    sections = tuple(sections)
+    return [
+        ConfigIssue(key, f"unknown section{did_you_mean(key, sections)}; sections: {', '.join(sections)}")
+        for key in raw
+        if key not in sections
+    ]
+
+
 def resolve_data(table: Mapping[str, Any], *, source: str | Path | None = None) -> DataChoice:
     """Structure a ``[data]`` table alone (``sidkit data info``); :class:`ConfigError` on problems."""
     issues: list[ConfigIssue] = []
@@ -212,10 +223,7 @@ def resolve_config(
     require: Iterable[str] = ("encoder", "tokenizer", "generator", "decoder"),
 ) -> PipelineConfig:
     """Structure a raw config dict; raise :class:`ConfigError` listing every problem."""
-    issues: list[ConfigIssue] = []
-    for key in raw:
-        if key not in SECTIONS:
-            issues.append(ConfigIssue(key, f"unknown section{did_you_mean(key, SECTIONS)}; sections: {', '.join(SECTIONS)}"))
+    issues = unknown_sections(raw, SECTIONS)
     run, problems = structure(raw.get("run", {}), RunSection, "run")
     issues.extend(problems)
     split, problems = structure(raw.get("split", {}), SplitSection, "split")

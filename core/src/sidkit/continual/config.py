@@ -16,7 +16,15 @@ from typing import Any
 
 import attrs
 
-from ..config.schema import ComponentChoice, DataChoice, RunSection, component_choice, data_choice, resolve_paths
+from ..config.schema import (
+    ComponentChoice,
+    DataChoice,
+    RunSection,
+    component_choice,
+    data_choice,
+    resolve_paths,
+    unknown_sections,
+)
 from ..config.structure import structure, unstructure
 from ..config.toml_io import apply_overrides, read_toml
 from ..errors import ConfigError, ConfigIssue, did_you_mean
@@ -171,10 +179,7 @@ def _content(raw: Any, registry: Any, issues: list[ConfigIssue]) -> dict[str, Co
 
 def resolve_scenario(raw: Mapping[str, Any], registry: Any, *, source: str | Path | None = None) -> ScenarioConfig:
     """Structure a raw scenario dict; raise :class:`ConfigError` listing every problem."""
-    issues: list[ConfigIssue] = []
-    for key in raw:
-        if key not in SECTIONS:
-            issues.append(ConfigIssue(key, f"unknown section{did_you_mean(key, SECTIONS)}; sections: {', '.join(SECTIONS)}"))
+    issues = unknown_sections(raw, SECTIONS)
     run, problems = structure(raw.get("run", {}), RunSection, "run")
     issues.extend(problems)
     scenario, problems = structure(raw.get("scenario", {}), ScenarioSection, "scenario")
