@@ -151,19 +151,40 @@ def test_rerun_reuses_finished_seeds(single_step):
     assert after["policies"] == before["policies"]
 
 
+CONTENT = """
+[content.encoder]
+name = "hf-text"
+template = "{title}; {categories}"
+
+[content.tokenizer]
+name = "rkmeans"
+levels = 2
+codebook_size = 8
+steps_per_level = 20
+"""
+
+
 def test_multi_step_mode_adapts_block_after_block(tmp_path):
-    (tmp_path / "scenario.toml").write_text(SCENARIO)
+    (tmp_path / "scenario.toml").write_text(SCENARIO + CONTENT)
     proc = _sidkit(
         "continual", "scenario.toml", "--out", "multi",
         "--set", "scenario.multi_step_start=3", "--set", "scenario.seeds=[0]",
-        "--set", 'scenario.policies=["FT-old", "FT-ours-greedy"]', "--set", "scenario.count_flops=false",
+        "--set", 'scenario.policies=["FT-old", "FT-ours-greedy", "TIGER-FT"]', "--set", "scenario.count_flops=false",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "multi" / "report.json").read_text())
     assert [(s["adapt_block"], s["test_block"]) for s in report["steps"]] == [(4, 5), (5, 6)]
-    assert sorted(report["policies"]) == ["Base", "FT-old", "FT-ours-greedy"]
+    assert sorted(report["policies"]) == ["Base", "FT-old", "FT-ours-greedy", "TIGER-FT"]
     assert "over adaptation steps" in (tmp_path / "multi" / "report.md").read_text()
+    seed = json.loads((tmp_path / "multi" / "seeds" / "seed-0.json").read_text())["result"]
+    # step 1 aligns to Base's SIDs; step 2 aligns to step 1's table, which covered Base's items
+    # plus the ones new in step 1 (the refreshed item set only grows)
+    first, second = (step["policies"]["FT-ours-greedy"]["update"] for step in seed["steps"])
+    assert first["n_overlap"] == seed["base_items"]
+    assert second["n_overlap"] == first["n_overlap"] + first["n_new_items"]
+    # FT-old never leaves Base's vocabulary
+    assert all(step["policies"]["FT-old"]["update"]["rows"] == "previous" for step in seed["steps"])
 
 
 def test_bad_scenario_exits_2_before_any_work(tmp_path):
