@@ -150,3 +150,12 @@ def test_dump_round_trips_through_the_resolver(registry, tmp_path):
     (tmp_path / "resolved.toml").write_text(text)
     again = load_config(tmp_path / "resolved.toml", registry)
     assert again.to_dict() == cfg.to_dict()
+
+
+def test_key_one_level_too_high_suggests_the_nested_table(registry):
+    # `lr` belongs in [generator.train]: the suggestion names the nested key
+    raw = {**GOOD, "generator": {"name": "tiger", "lr": 0.1}}
+    with pytest.raises(ConfigError) as info:
+        resolve_config(raw, registry)
+    lines = [str(i) for i in info.value.issues]
+    assert any(line.startswith("generator.lr: unknown key 'lr' (did you mean 'train.lr'?)") for line in lines), lines

@@ -9,7 +9,8 @@ valid keys for a misspelled one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, get_args, get_origin
+from difflib import get_close_matches
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 import attrs
 import cattrs
@@ -116,6 +117,31 @@ def _attrs_class_of(t: Any) -> Any:
     return None
 
 
+def _nested_keys(cls: Any) -> list[str]:
+    """``"train.epochs"``-style names of the fields of ``cls``'s nested config tables, so a
+    key written one level too high (``generator.epochs``) gets the right suggestion."""
+    if not attrs.has(cls):
+        return []
+    try:
+        hints = get_type_hints(cls)
+    except Exception:  # an unresolvable annotation only costs the suggestion
+        return []
+    out = []
+    for f in attrs.fields(cls):
+        sub = _attrs_class_of(hints.get(f.name))
+        if sub is not None:
+            out += [f"{f.name}.{g.name}" for g in attrs.fields(sub)]
+    return out
+
+
+def _nested_hint(key: str, cls: Any) -> str:
+    """`` (did you mean 'train.epochs'?)`` when ``key`` is (close to) a nested table's field."""
+    nested = _nested_keys(cls)
+    close = get_close_matches(key, [n.split(".", 1)[1] for n in nested], n=3, cutoff=0.5)
+    names = [n for n in nested if n.split(".", 1)[1] in close]
+    return " (did you mean " + ", ".join(repr(n) for n in names[:3]) + "?)" if names else ""
+
+
 def _lookup(raw: Any, key: Any) -> Any:
     if isinstance(raw, Mapping):
         return raw.get(key, attrs.NOTHING)
@@ -149,7 +175,8 @@ def _issues(exc: BaseException, path: str, cls: Any, raw: Any, ftype: Any = None
     elif isinstance(exc, ForbiddenExtraKeysError):
         valid = [f.name for f in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         for key in sorted(exc.extra_fields):
-            msg = f"unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(valid) or 'none'}"
+            hint = did_you_mean(key, valid) or _nested_hint(key, exc.cl)
+            msg = f"unknown key {key!r}{hint}; valid keys: {', '.join(valid) or 'none'}"
             out.append(ConfigIssue(f"{path}.{key}", msg))
     elif isinstance(exc, _Expected):
         out.append(ConfigIssue(path, f"{exc}, got {raw!r}"))
