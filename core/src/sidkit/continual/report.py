@@ -151,17 +151,29 @@ def _plot(report: dict[str, Any]) -> bytes:
     from matplotlib import pyplot as plt
 
     main = report["metric"]
+    policies = _order(report["policies"])
+    n = len(report["seeds"])
+    seeds = f"{n} seed{'s' if n != 1 else ''}, error bars = std"
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    x = [s["test_block"] for s in report["steps"]]
-    for policy in _order(report["policies"]):
-        mean = [s["policies"][policy][main]["mean"] for s in report["steps"]]
-        std = [s["policies"][policy][main]["std"] for s in report["steps"]]
-        ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=policy)
-    ax.set_xlabel("test block")
-    ax.set_ylabel(main)
-    ax.set_xticks(x)
-    ax.set_title(f"{main} over adaptation steps ({len(report['seeds'])} seeds)")
-    ax.legend(fontsize=8)
+    if len(report["steps"]) == 1:  # one step: a bar per policy
+        row = report["policies"]
+        ax.bar(policies, [row[p][main]["mean"] for p in policies], yerr=[row[p][main]["std"] for p in policies], capsize=3)
+        ax.set_ylabel(main)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        low = min(row[p][main]["mean"] - row[p][main]["std"] for p in policies)
+        ax.set_ylim(bottom=max(0.0, low * 0.9))
+        ax.set_title(f"{main} on test block {report['steps'][0]['test_block']} ({seeds})")
+    else:
+        x = [s["test_block"] for s in report["steps"]]
+        for policy in policies:
+            mean = [s["policies"][policy][main]["mean"] for s in report["steps"]]
+            std = [s["policies"][policy][main]["std"] for s in report["steps"]]
+            ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=policy)
+        ax.set_xlabel("test block")
+        ax.set_ylabel(main)
+        ax.set_xticks(x)
+        ax.set_title(f"{main} over adaptation steps ({seeds})")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
