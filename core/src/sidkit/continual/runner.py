@@ -150,7 +150,11 @@ class ContinualRunner:
         meter = FlopMeter(sc.count_flops)
         k = max(sc.ks)
         decoder, valid_decoder = self._decoder(), self._decoder(sc.valid_beam_width)
-        rows_upto = lambda t: np.concatenate(blocks[:t])  # noqa: E731  blocks 1..t (1-based)
+
+        def rows_upto(t: int) -> np.ndarray:
+            """Interaction rows of blocks 1..t (1-based)."""
+            return np.concatenate(blocks[:t])
+
         started = time.perf_counter()
 
         # Base: SIDs and generator on blocks 1..t0, epoch budget selected on block t0+1
@@ -177,12 +181,12 @@ class ContinualRunner:
             cumulative["TIGER-FT"] = meter.get("content/sids") + meter.get("content/generator")
 
         ft = dict(epochs=sc.finetune_epochs, early_stopping_patience=0, scheduler=_constant_schedule())
+        needs_refresh = "Full" in sc.policies or any(c.name != "keep" for c in self.config.updaters.values())
         steps = []
         for t in sc.steps:
             hist_rows, adapt_rows = rows_upto(t), blocks[t - 1]
             test = self._examples(hist_rows, blocks[t])
             rows: dict[str, dict[str, Any]] = {"Base": {**self._evaluate(base, test, decoder, k, seed), "delta_flops": 0, "train_flops": base_flops}}
-            needs_refresh = any(self.config.updaters[p].name != "keep" for p in self.config.updaters) or "Full" in sc.policies
             refresh = None
             if needs_refresh:
                 refresh = self._sids(
