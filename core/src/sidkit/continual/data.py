@@ -11,8 +11,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from ..data.sequences import ragged_slices
-from ..data.splits import block_eval_set
+from ..data.splits import block_eval_set, user_sequences
 from ..errors import SidkitError
 from ..types import EvalSet, ItemEmbeddings, Ragged, SplitData
 
@@ -53,15 +52,6 @@ class ItemSpace:
     def embeddings(self, emb: ItemEmbeddings) -> ItemEmbeddings:
         """The rows of ``emb`` (and of its views) for the space's items, in space order."""
         return ItemEmbeddings(emb.values[self.items], {k: np.asarray(v)[self.items] for k, v in emb.views.items()})
-
-
-def user_sequences(dataset, rows: np.ndarray) -> tuple[Ragged, np.ndarray]:
-    """Per user (ascending) the items of interaction ``rows`` in time order, and the users."""
-    rows = np.sort(np.asarray(rows, dtype=np.int64))
-    users = dataset.interactions.user[rows]
-    present = np.unique(users)
-    starts, ends = np.searchsorted(users, present, "left"), np.searchsorted(users, present, "right")
-    return ragged_slices(dataset.interactions.item[rows], starts, ends), present
 
 
 def empty_eval_set() -> EvalSet:

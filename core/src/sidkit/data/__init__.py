@@ -9,7 +9,15 @@ from .loaders import AmazonConfig, DelimitedConfig, MovieLensConfig, RecBoleConf
 from .model import TIES, Catalog, Dataset, Interactions
 from .ordering import order_interactions
 from .sequences import last_only, ragged_slices, sliding_windows
-from .splits import block_eval_set, blocks_split, chronological_blocks, leave_one_out, period_stream, time_order
+from .splits import (
+    block_eval_set,
+    blocks_split,
+    chronological_blocks,
+    leave_one_out,
+    period_stream,
+    time_order,
+    user_sequences,
+)
 
 __all__ = [
     "Catalog",
@@ -32,6 +40,7 @@ __all__ = [
     "leave_one_out",
     "chronological_blocks",
     "block_eval_set",
+    "user_sequences",
     "blocks_split",
     "period_stream",
     "time_order",

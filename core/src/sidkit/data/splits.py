@@ -19,7 +19,15 @@ from ..types import EvalSet, Ragged, SplitData
 from .model import Dataset
 from .sequences import ragged_slices
 
-__all__ = ["leave_one_out", "chronological_blocks", "block_eval_set", "blocks_split", "period_stream", "time_order"]
+__all__ = [
+    "leave_one_out",
+    "chronological_blocks",
+    "block_eval_set",
+    "blocks_split",
+    "period_stream",
+    "time_order",
+    "user_sequences",
+]
 
 
 def _truncate(starts: np.ndarray, ends: np.ndarray, max_len: int | None) -> np.ndarray:
@@ -85,6 +93,14 @@ def _by_user(users: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.searchsorted(users, keep, "left"), np.searchsorted(users, keep, "right")
 
 
+def user_sequences(ds: Dataset, rows: np.ndarray) -> tuple[Ragged, np.ndarray]:
+    """Per user (ascending) the items of interaction ``rows`` in time order, and the users."""
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    row_users = ds.interactions.user[rows]
+    users = np.unique(row_users)
+    return ragged_slices(ds.interactions.item[rows], *_by_user(row_users, users)), users
+
+
 def _item_mask(n_items: int, allowed: np.ndarray | None) -> np.ndarray | None:
     if allowed is None:
         return None
@@ -135,9 +151,7 @@ def blocks_split(ds: Dataset, n_blocks: int = 10, k: int | None = None, max_len:
         raise ValueError(f"k must be between 1 and n_blocks - 2 ({n_blocks - 2}), got {k}")
     blocks = chronological_blocks(ds, n_blocks)
     train_rows = np.sort(np.concatenate(blocks[:k]))
-    row_users = ds.interactions.user[train_rows]
-    train_users = np.unique(row_users)
-    train = ragged_slices(ds.interactions.item[train_rows], *_by_user(row_users, train_users))
+    train, train_users = user_sequences(ds, train_rows)
     valid = block_eval_set(ds, train_rows, blocks[k], max_len)
     test = block_eval_set(ds, np.concatenate([train_rows, blocks[k]]), blocks[k + 1], max_len)
     return SplitData(train, valid, test, ds.n_items, name=f"blocks-{k}-of-{n_blocks}", train_users=train_users)
