@@ -73,7 +73,7 @@ def test_unmatched_and_never_used_tokens_follow_the_completion_rule():
         # new 2 (ascending first) takes the leftover active old token 1, new 4 the first
         # never-used one, 0
         np.testing.assert_array_equal(table.codes[:, 0], [3, 3, 5, 5, 0, 1])
-        assert report["levels"] == [{"level": 0, "matched": 2, "matched_weight": 4, "completed": 2, "agreement": 1.0}]
+        assert report["levels"] == [{"level": 0, "matched": 2, "matched_weight": 4, "completed": 2, "agreement": 1.0, "agreement_before": 0.0}]
     _, phis, _ = align_codes(previous.codes, refreshed.codes, np.arange(4), np.arange(4), (6,))
     np.testing.assert_array_equal(phis[0], [3, 5, 1, 2, 0, 4])  # unused new 3, 5 take old 2, 4
 
@@ -105,6 +105,11 @@ def test_hungarian_matches_at_least_the_weight_of_greedy_on_a_noisy_refresh(plan
     for g, h in zip(greedy["levels"], hungarian["levels"], strict=True):
         assert h["matched_weight"] >= g["matched_weight"]
     assert sum(h["matched_weight"] for h in hungarian["levels"]) >= sum(g["matched_weight"] for g in greedy["levels"])
+    # the identity is one of the bijections Hungarian maximises over: it never agrees less
+    # with the old tokens than the refreshed tokens as they came (what FT-new continues with)
+    for h in hungarian["levels"]:
+        assert h["agreement"] >= h["agreement_before"]
+        assert h["agreement_before"] < 0.2 < h["agreement"]
 
 
 def test_the_report_is_json_and_has_every_key(planted):

@@ -161,6 +161,7 @@ def test_the_doc_page_documents_every_updater_option_and_report_key():
         "matched_weight",
         "completed",
         "agreement",
+        "agreement_before",
         "changed_rate",
         "seconds",
         "collisions_resolved",

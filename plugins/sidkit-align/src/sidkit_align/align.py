@@ -30,9 +30,10 @@ def align_level(
     the previous table's; ``refreshed_rows[j]`` and ``previous_rows[j]`` are the rows of
     overlap item ``j`` in each table. ``size``: the position's (old) vocabulary size.
     Statistics: ``matched`` (pairs with ``W > 0`` accepted), ``matched_weight`` (their
-    total ``W``), ``completed`` (used new tokens mapped by completion) and ``agreement``
+    total ``W``), ``completed`` (used new tokens mapped by completion), ``agreement``
     (fraction of overlap items whose aligned token equals the old one; ``None`` without
-    overlap).
+    overlap) and ``agreement_before`` (the same for the refreshed tokens as they came, i.e.
+    the identity map; Hungarian's ``agreement`` is never below it).
     """
     new_col = np.asarray(new_col, dtype=np.int64)
     old_col = np.asarray(old_col, dtype=np.int64)
@@ -42,11 +43,13 @@ def align_level(
     used_new = _used(new_col, size)
     phi = complete_mapping(pairs, used_new, _used(old_col, size), size)
     agreement = float(np.mean(phi[new_ov] == old_ov)) if len(new_ov) else None
+    before = float(np.mean(new_ov == old_ov)) if len(new_ov) else None
     stats = {
         "matched": int(len(pairs)),
         "matched_weight": int(W[pairs[:, 0], pairs[:, 1]].sum()),
         "completed": int(len(used_new) - len(pairs)),
         "agreement": agreement,
+        "agreement_before": before,
     }
     return phi, stats
 
