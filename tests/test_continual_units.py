@@ -792,12 +792,13 @@ class TestRunnerBuild:
         assert gen.config.train.early_stopping_patience == 0
         assert gen.config.train.scheduler.name == "constant"
         assert gen.config.train.optim.lr == pytest.approx(2e-3)  # the rest of [generator.train] kept
-        assert cfg.components["generator"].config.train.epochs == 5  # the resolved config is not changed
+        # the resolved config is not changed: it still has the scenario file's epochs
+        assert cfg.components["generator"].config.train.epochs == raw["generator"]["train"]["epochs"] != 2
 
     def test_build_without_train_section_errors(self, raw, registry, tmp_path):
         cfg = resolve_scenario(raw, registry)
         runner = ContinualRunner(cfg, tmp_path, registry=registry)
-        with pytest.raises(SidkitError, match=r"generator beam has no \[generator.train\] settings"):
+        with pytest.raises(SidkitError, match=r"decoder beam has no \[decoder.train\] settings"):
             runner._build(cfg.components["decoder"], epochs=2)
 
     def test_decoder_beam_width(self, raw, registry, tmp_path):
@@ -805,3 +806,76 @@ class TestRunnerBuild:
         runner = ContinualRunner(cfg, tmp_path, registry=registry)
         assert runner._decoder().config.beam_width == 100
         assert runner._decoder(20).config.beam_width == 20
+
+
+# --------------------------------------------------------------------------------------------
+# 9. refresh = "scratch" | "warm": how a refresh re-fits the encoder
+# --------------------------------------------------------------------------------------------
+class TestRefreshMode:
+    def test_defaults_and_bad_values(self, raw, registry):
+        cfg = resolve_scenario(raw, registry)
+        assert (cfg.scenario.refresh, cfg.scenario.refresh_epochs) == ("scratch", None)
+        raw["scenario"]["refresh"] = "warmer"
+        text = str(config_error(raw, registry))
+        assert "scenario.refresh: refresh must be one of 'scratch', 'warm', got 'warmer' (did you mean 'warm'?)" in text
+        raw["scenario"].update(refresh="warm", refresh_epochs=0)
+        assert "scenario.refresh_epochs: refresh_epochs must be >= 1, got 0" in str(config_error(raw, registry))
+
+    def test_fingerprint_ignores_the_later_keys_only_at_their_defaults(self, raw, registry):
+        from sidkit.artifacts import fingerprint
+        from sidkit.continual.runner import scenario_fingerprint
+
+        cfg = resolve_scenario(raw, registry)
+        table = cfg.to_dict()
+        before = {k: v for k, v in table["scenario"].items() if k not in ("seeds", "refresh", "refresh_epochs")}
+        # what a scenario fingerprint was before the keys existed: cached seeds stay valid
+        assert scenario_fingerprint(cfg) == fingerprint("continual", {**table, "scenario": before})
+        raw["scenario"]["seeds"] = [5, 6]
+        assert scenario_fingerprint(resolve_scenario(raw, registry)) == scenario_fingerprint(cfg)
+        raw["scenario"]["refresh"] = "warm"
+        warm = scenario_fingerprint(resolve_scenario(raw, registry))
+        raw["scenario"]["refresh_epochs"] = 2
+        assert len({scenario_fingerprint(cfg), warm, scenario_fingerprint(resolve_scenario(raw, registry))}) == 3
+
+    def test_warm_refresh_starts_from_the_previous_encoder_with_its_own_budget(self, raw, registry, tmp_path):
+        """Base's SASRec trains its configured epochs; a warm refresh continues from it for
+        refresh_epochs (and costs a fraction of the FLOPs); a scratch refresh starts over."""
+        from sidkit.data import chronological_blocks, load_from_config
+
+        raw["data"].update(n_users=300, n_items=120)
+        raw["encoder"]["train"].update(epochs=6, early_stopping_patience=0)
+        raw["tokenizer"]["steps"] = 20
+        raw["scenario"].update(refresh="warm", refresh_epochs=1)
+
+        def runner_for(raw_table):
+            cfg = resolve_scenario(raw_table, registry)
+            runner = ContinualRunner(cfg, tmp_path, registry=registry)
+            runner.device = "cpu"
+            runner.dataset = load_from_config(cfg.data.config, cfg.data.format)
+            return cfg, runner
+
+        cfg, runner = runner_for(raw)
+        blocks = chronological_blocks(runner.dataset, 10)
+        early, later = np.concatenate(blocks[:8]), np.concatenate(blocks[:9])
+        comps = cfg.components
+
+        def refit(r, rows, valid, label, previous=None):
+            return r._sids(comps["encoder"], comps["tokenizer"], rows, valid, 0, meter, label, previous=previous)
+
+        meter = FlopMeter(True)
+        base = refit(runner, early, (early, blocks[8]), "base")
+        warm = refit(runner, later, (early, blocks[8]), "warm", previous=base)
+        scratch_raw = copy.deepcopy(raw)
+        scratch_raw["scenario"]["refresh"] = "scratch"
+        _, scratch_runner = runner_for(scratch_raw)
+        scratch_runner.dataset = runner.dataset
+        scratch = refit(scratch_runner, later, (early, blocks[8]), "scratch", previous=base)
+
+        assert [len(r.encoder.history) for r in (base, warm, scratch)] == [6, 1, 1]
+        assert warm.encoder.model is not base.encoder.model
+        losses = [[round(h["train_loss"], 3) for h in r.encoder.history] for r in (base, warm, scratch)]
+        # on the same rows, warm continues from Base's training, scratch starts again untrained:
+        # their first-epoch losses differ by more than half of what Base's 6 epochs gained
+        assert losses[2][0] - losses[1][0] > 0.5 * (losses[0][0] - losses[0][-1]) > 0
+        assert 0 < warm.flops < base.flops / 3
+        assert len(warm.space) >= len(base.space) and warm.sids.n_items == len(warm.space)

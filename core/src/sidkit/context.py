@@ -33,6 +33,7 @@ class Context:
     previous_tokenizer: Any = None  # continual methods: the tokenizer of the last period
     previous_sids: SIDTable | None = None
     generator: Any = None  # continual methods: the checkpoint being warm-started
+    encoder: Any = None  # continual runs: the fitted encoder a refresh warm-starts from
     validate: Callable[[Any], dict[str, float]] | None = None
     progress: bool = True
     extras: dict[str, Any] = attrs.field(factory=dict)

@@ -156,6 +156,35 @@ def test_seeded_runs_repeat_and_seeds_differ(successor_split, tiny):
     assert not np.array_equal(run(0), run(1))
 
 
+def test_warm_start_continues_from_the_previous_encoder(successor_split, tiny):
+    """A refresh warm-started through ctx.encoder starts from its weights, whatever the seed:
+    with a vanishing learning rate it returns the previous table; a cold start does not."""
+    split = successor_split(n_users=40)
+    previous = SASRecEncoder(tiny(train={"epochs": 3}))
+    before = previous.encode(Context(split=split, seed=0, progress=False)).values
+    frozen = tiny(train={"epochs": 1, "lr": 1e-12})
+    warm = SASRecEncoder(frozen).encode(Context(split=split, seed=7, progress=False, encoder=previous)).values
+    cold = SASRecEncoder(frozen).encode(Context(split=split, seed=7, progress=False)).values
+    np.testing.assert_allclose(warm, before, atol=1e-6)
+    assert np.abs(cold - before).max() > 0.1
+    # training really continues: a normal learning rate moves the table, the previous one is untouched
+    moved = SASRecEncoder(tiny(train={"epochs": 1})).encode(Context(split=split, seed=0, progress=False, encoder=previous)).values
+    assert np.abs(moved - before).max() > 1e-3
+    np.testing.assert_array_equal(previous.model.item_table.detach().numpy(), before)
+
+
+def test_warm_start_refuses_a_mismatched_encoder(successor_split, tiny):
+    split = successor_split(n_users=40)
+    previous = SASRecEncoder(tiny(train={"epochs": 1}))
+    previous.encode(Context(split=split, progress=False))
+    with pytest.raises(SidkitError, match=r"other dimensions hidden 32 \(previous\) vs 16 \(now\)"):
+        SASRecEncoder(tiny(hidden=16)).encode(Context(split=split, progress=False, encoder=previous))
+    with pytest.raises(SidkitError, match="must be a fitted sasrec encoder to warm-start from, got SASRecEncoder"):
+        SASRecEncoder(tiny()).encode(Context(split=split, progress=False, encoder=SASRecEncoder(tiny())))
+    with pytest.raises(SidkitError, match="got str"):
+        SASRecEncoder(tiny()).encode(Context(split=split, progress=False, encoder="sasrec"))
+
+
 # -- errors -------------------------------------------------------------------------------------
 def test_config_errors_are_clear():
     with pytest.raises(

@@ -34,12 +34,15 @@ __all__ = [
     "component_choice",
     "data_choice",
     "unknown_sections",
+    "at_least",
+    "one_of",
 ]
 
 SPLITS = ("leave-one-out", "blocks")
 
 
-def _one_of(choices: Iterable[str]):
+def one_of(choices: Iterable[str]):
+    """attrs validator: the value is one of ``choices`` (with a did-you-mean)."""
     choices = tuple(choices)
 
     def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -52,9 +55,11 @@ def _one_of(choices: Iterable[str]):
     return check
 
 
-def _at_least(lo: int):
-    def check(_inst: Any, attribute: attrs.Attribute, value: int) -> None:
-        if value < lo:
+def at_least(lo: int):
+    """attrs validator: the value is ``>= lo`` (``None`` passes, for optional fields)."""
+
+    def check(_inst: Any, attribute: attrs.Attribute, value: int | None) -> None:
+        if value is not None and value < lo:
             raise ValueError(f"{attribute.name} must be >= {lo}, got {value}")
 
     return check
@@ -75,9 +80,9 @@ class SplitSection:
     (chronological equal-count blocks: train on all but the last two, validate on the
     second-to-last, test on the last). Histories are cut to the last ``max_len`` items."""
 
-    name: str = attrs.field(default="leave-one-out", validator=_one_of(SPLITS))
-    max_len: int = attrs.field(default=20, validator=_at_least(1))
-    n_blocks: int = attrs.field(default=10, validator=_at_least(3))
+    name: str = attrs.field(default="leave-one-out", validator=one_of(SPLITS))
+    max_len: int = attrs.field(default=20, validator=at_least(1))
+    n_blocks: int = attrs.field(default=10, validator=at_least(3))
 
 
 @attrs.frozen

@@ -20,8 +20,10 @@ from ..config.schema import (
     ComponentChoice,
     DataChoice,
     RunSection,
+    at_least,
     component_choice,
     data_choice,
+    one_of,
     resolve_paths,
     unknown_sections,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "ScenarioConfig",
     "DEFAULT_UPDATERS",
     "SPECIAL_POLICIES",
+    "REFRESH_MODES",
     "resolve_scenario",
     "load_scenario",
 ]
@@ -47,16 +50,10 @@ DEFAULT_UPDATERS: dict[str, dict[str, Any]] = {
 }
 #: policies that are not an updater: retrain from scratch, and content-only SIDs
 SPECIAL_POLICIES = ("Full", "TIGER-FT")
+#: how a refresh re-fits the encoder
+REFRESH_MODES = ("scratch", "warm")
 SECTIONS = ("run", "data", "scenario", "encoder", "tokenizer", "generator", "decoder", "updaters", "content")
 COMPONENTS = ("encoder", "tokenizer", "generator", "decoder")
-
-
-def _at_least(lo: int):
-    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value is not None and value < lo:
-            raise ValueError(f"{attribute.name} must be >= {lo}, got {value}")
-
-    return check
 
 
 def _int_list(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -89,18 +86,25 @@ class ScenarioSection:
     ``ks``: cutoffs of Recall/NDCG on the test block (ranked ``max(ks)`` deep).
     ``valid_beam_width``: beam width (and ranking depth) of Base's epoch selection.
     ``count_flops``: count training FLOPs with ``torch.utils.flop_counter``.
+    ``refresh``: how the encoder is re-fitted at every refresh, ``"scratch"`` = trained anew
+    (the paper), ``"warm"`` = warm-started from the previous refresh's encoder (Base's at the
+    first step; the encoder must support ``ctx.encoder``, as ``sasrec`` does).
+    ``refresh_epochs``: the epoch budget of every refresh's encoder training (default: its
+    ``[encoder.train]`` epochs); Base's encoder always trains with its own settings.
     """
 
-    n_blocks: int = attrs.field(default=10, validator=_at_least(3))
-    multi_step_start: int = attrs.field(default=0, validator=_at_least(0))
-    max_len: int = attrs.field(default=20, validator=_at_least(1))
+    n_blocks: int = attrs.field(default=10, validator=at_least(3))
+    multi_step_start: int = attrs.field(default=0, validator=at_least(0))
+    max_len: int = attrs.field(default=20, validator=at_least(1))
     seeds: list[int] = attrs.field(factory=lambda: [0], validator=_int_list)
     policies: list[str] = attrs.field(factory=lambda: [*DEFAULT_UPDATERS, "Full"])
-    finetune_epochs: int = attrs.field(default=1, validator=_at_least(1))
-    full_epochs: int | None = attrs.field(default=None, validator=_at_least(1))
+    finetune_epochs: int = attrs.field(default=1, validator=at_least(1))
+    full_epochs: int | None = attrs.field(default=None, validator=at_least(1))
     ks: list[int] = attrs.field(factory=lambda: [10, 100, 500], validator=_positive_list)
-    valid_beam_width: int = attrs.field(default=50, validator=_at_least(1))
+    valid_beam_width: int = attrs.field(default=50, validator=at_least(1))
     count_flops: bool = True
+    refresh: str = attrs.field(default="scratch", validator=one_of(REFRESH_MODES))
+    refresh_epochs: int | None = attrs.field(default=None, validator=at_least(1))
 
     @property
     def first_block(self) -> int:

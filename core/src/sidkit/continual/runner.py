@@ -60,6 +60,7 @@ class _Refresh:
     sids: SIDTable
     tokenizer: Any
     flops: int
+    encoder: Any = None
 
 
 class ContinualRunner:
@@ -82,8 +83,8 @@ class ContinualRunner:
             train = getattr(config, "train", None)
             if train is None or not attrs.has(type(train)):
                 raise SidkitError(
-                    f"generator {choice.name} has no [generator.train] settings; the continual runner needs them "
-                    "to set the fine-tuning budget"
+                    f"{choice.kind} {choice.name} has no [{choice.kind}.train] settings; the continual runner needs them "
+                    "to set its training budget"
                 )
             config = attrs.evolve(config, train=attrs.evolve(train, **train_changes))
         return self.registry.build(choice.kind, choice.name, config)
@@ -98,16 +99,22 @@ class ContinualRunner:
             config = attrs.evolve(config, beam_width=beam_width)
         return self.registry.build("decoder", choice.name, config)
 
-    def _sids(self, encoder_choice: Any, tokenizer_choice: Any, rows: np.ndarray, valid_rows: tuple, seed: int, meter: FlopMeter, label: str) -> _Refresh:
+    def _sids(
+        self, encoder_choice: Any, tokenizer_choice: Any, rows: np.ndarray, valid_rows: tuple, seed: int, meter: FlopMeter, label: str,
+        *, previous: _Refresh | None = None,
+    ) -> _Refresh:
         """Encoder on interaction ``rows`` (early stopping on ``valid_rows``) and a tokenizer
-        fitted on the embeddings of the items those rows contain."""
+        fitted on the embeddings of the items those rows contain. ``previous``: the SIDs this
+        refreshes; with ``refresh = "warm"`` its encoder is the warm start, and
+        ``refresh_epochs`` sets the encoder's budget."""
         ds = self.dataset
         split = encoder_split(ds, rows, *valid_rows, self.sc.max_len)
         space = ItemSpace.of_rows(ds, rows)
+        budget = {} if previous is None or self.sc.refresh_epochs is None else {"epochs": self.sc.refresh_epochs}
+        warm = previous.encoder if previous is not None and self.sc.refresh == "warm" else None
+        encoder = self._build(encoder_choice, **budget)
         with meter.count(label):
-            embeddings = self.registry.build("encoder", encoder_choice.name, encoder_choice.config).encode(
-                self._ctx(seed, split=split)
-            )
+            embeddings = encoder.encode(self._ctx(seed, split=split, encoder=warm))
             if embeddings.n_items != ds.n_items:
                 raise SidkitError(f"encoder {encoder_choice.name} returned {embeddings.n_items} rows for {ds.n_items} items")
             sub = space.embeddings(embeddings)
@@ -116,7 +123,7 @@ class ContinualRunner:
             sids = tokenizer.assign(sub)
         if sids.n_items != len(space):
             raise SidkitError(f"tokenizer {tokenizer_choice.name} assigned {sids.n_items} SIDs for {len(space)} items")
-        return _Refresh(space, sids, tokenizer, meter.get(label))
+        return _Refresh(space, sids, tokenizer, meter.get(label), encoder)
 
     def _evaluate(self, state: PolicyState, examples: EvalSet, decoder: Any, k: int, seed: int, ks: list[int] | None = None) -> dict[str, float]:
         """Rank for ``examples`` (global indices, restricted to the base space) with the
@@ -182,6 +189,7 @@ class ContinualRunner:
 
         ft = dict(epochs=sc.finetune_epochs, early_stopping_patience=0, scheduler=_constant_schedule())
         needs_refresh = "Full" in sc.policies or any(c.name != "keep" for c in self.config.updaters.values())
+        refresh_of = None  # the last refresh (the warm start of the next one)
         steps = []
         for t in sc.steps:
             hist_rows, adapt_rows = rows_upto(t), blocks[t - 1]
@@ -190,8 +198,10 @@ class ContinualRunner:
             refresh = None
             if needs_refresh:
                 refresh = self._sids(
-                    comps["encoder"], comps["tokenizer"], hist_rows, (rows_upto(t - 1), adapt_rows), seed, meter, f"step{t}/sids"
+                    comps["encoder"], comps["tokenizer"], hist_rows, (rows_upto(t - 1), adapt_rows), seed, meter, f"step{t}/sids",
+                    previous=refresh_of or ref,
                 )
+                refresh_of = refresh
             for policy, choice in self.config.updaters.items():
                 prev = states[policy]
                 updater = self.registry.build("sid-updater", choice.name, choice.config)
@@ -284,9 +294,7 @@ class ContinualRunner:
         if len(self.dataset.interactions) < self.sc.n_blocks * 2:
             raise SidkitError(f"{len(self.dataset.interactions)} interactions cannot make {self.sc.n_blocks} blocks")
         self.blocks = chronological_blocks(self.dataset, self.sc.n_blocks)
-        table = self.config.to_dict()
-        table["scenario"] = {k: v for k, v in table["scenario"].items() if k != "seeds"}
-        key = fingerprint("continual", table)
+        key = scenario_fingerprint(self.config)
         results = []
         for seed in self.sc.seeds:
             path = self.out / "seeds" / f"seed-{seed}.json"
@@ -302,6 +310,22 @@ class ContinualRunner:
         report = build_report(results, self.config)
         write_report(self.out, report, self.config)
         return report
+
+
+#: scenario keys added after results were first cached, and their defaults: left out of the
+#: fingerprint at the default, so seeds finished before the key existed are still reused
+_LATER_KEYS = {"refresh": "scratch", "refresh_epochs": None}
+
+
+def scenario_fingerprint(config: ScenarioConfig) -> str:
+    """What a cached seed result must match to be reused: the whole resolved scenario
+    except the seed list (and later keys left at their defaults)."""
+    table = config.to_dict()
+    table["scenario"] = {
+        k: v for k, v in table["scenario"].items()
+        if k != "seeds" and not (k in _LATER_KEYS and v == _LATER_KEYS[k])
+    }
+    return fingerprint("continual", table)
 
 
 def _constant_schedule() -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,11 @@ class SASRecEncoder:
     catalog item in item-index order. With ``ctx.workdir`` the loop checkpoints there (a
     re-run resumes) and the trained weights are saved as ``sasrec.safetensors`` +
     ``sasrec.json``. After :meth:`encode`, ``model`` is the trained network and ``history``
-    the loop's per-epoch records."""
+    the loop's per-epoch records.
+
+    Warm start (continual refreshes): when ``ctx.encoder`` is a fitted ``SASRecEncoder`` of
+    the same dimensions and catalog, training starts from a copy of its weights instead of
+    a fresh initialisation (fresh optimizer, same training settings)."""
 
     def __init__(self, config: SASRecConfig | None = None):
         self.config = config or SASRecConfig()
@@ -36,7 +41,7 @@ class SASRecEncoder:
         dataset = getattr(ctx, "dataset", None)
         if dataset is not None and dataset.n_items != n_items:
             raise SidkitError(f"encoder sasrec: the split has {n_items} items but the catalog {dataset.n_items}")
-        model = build_model(self.config, n_items, seed=int(ctx.seed))
+        model = self._initial_model(ctx, n_items)
         result = train_sasrec(model, self.config, ctx.split.train, ctx, who="encoder sasrec")
         self.model, self.history = model, list(result.history)
         if ctx.workdir is not None:
@@ -51,3 +56,21 @@ class SASRecEncoder:
         if self.config.normalize:
             values = values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
         return ItemEmbeddings(values)
+
+    def _initial_model(self, ctx, n_items: int) -> SASRec:
+        """A copy of ``ctx.encoder``'s trained network, else a fresh one for ``ctx.seed``."""
+        warm = getattr(ctx, "encoder", None)
+        fresh = build_model(self.config, n_items, seed=int(ctx.seed))
+        if warm is None:
+            return fresh
+        if not isinstance(warm, SASRecEncoder) or warm.model is None:
+            raise SidkitError(
+                f"encoder sasrec: ctx.encoder must be a fitted sasrec encoder to warm-start from, got {type(warm).__name__}"
+            )
+        if warm.model.hparams != fresh.hparams:
+            diff = {k: (warm.model.hparams[k], v) for k, v in fresh.hparams.items() if warm.model.hparams.get(k) != v}
+            raise SidkitError(
+                "encoder sasrec: cannot warm-start from an encoder of other dimensions "
+                + ", ".join(f"{k} {a!r} (previous) vs {b!r} (now)" for k, (a, b) in diff.items())
+            )
+        return copy.deepcopy(warm.model)

@@ -291,6 +291,8 @@ def _fingerprint(model: SASRec, config: SASRecModelConfig, windows: np.ndarray) 
         **model.hparams,
         "windows": config.windows,
         "data": hashlib.sha256(np.ascontiguousarray(windows).tobytes()).hexdigest()[:20],
+        # a warm start resumes only its own checkpoints: the initial weights are part of the run
+        "init": hashlib.sha256(model.item_table.detach().cpu().numpy().tobytes()).hexdigest()[:20],
     }
 
 
