@@ -13,7 +13,9 @@ encoder is the dataset's ``hf-text`` table from the example config (same model a
 template), its collaborative encoder a 32-d ``sasrec`` (LETTER's width, equal to the
 tokenizers' 32-d latent) trained with the full-softmax loss (``ce``) on the training split
 for at most ``--sasrec-epochs`` epochs with early stopping (default: the encoder's 30).
-SASRec is trained in every run; with the same seed it gives the same embeddings.
+The encoder stage is computed once per dataset and seed: the second tokenizer's run starts
+with a copy of the first one's finished ``encoder/`` stage (embeddings and ``stage.json``),
+which the pipeline reuses only when its fingerprint (config, seed, split) matches.
 
 - ``rqvae`` quantises ``values`` (= the content embeddings), with the config's code space
   (levels, codebook size, de-dup: Beauty 3 x 256, ML-100K 3 x 64, plus TIGER's de-dup
@@ -318,6 +320,25 @@ def summarize(path: Path, args: argparse.Namespace, rows: list[dict[str, Any]], 
 # -- main ------------------------------------------------------------------------------------
 
 
+def share_encoder_stage(run_dir: Path, donors: Sequence[Path]) -> bool:
+    """Give ``run_dir`` the finished encoder stage of the first donor that has one, unless
+    it has its own. Only the outputs travel (``embeddings.safetensors``, ``stage.json``);
+    the pipeline checks the fingerprint and recomputes the stage when it does not match."""
+    import shutil
+
+    target = run_dir / "encoder"
+    if (target / "stage.json").exists():
+        return False
+    for donor in donors:
+        source = donor / "encoder"
+        if (source / "stage.json").exists() and (source / "embeddings.safetensors").exists():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / "embeddings.safetensors", target / "embeddings.safetensors")
+            shutil.copy2(source / "stage.json", target / "stage.json")  # last: marks the copy complete
+            return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
@@ -338,6 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for i, ((d, tok, seed), cfg) in enumerate(zip(runs, resolved, strict=True), 1):
         run_dir = args.out / d / f"{tok}-tiger-seed{seed}"
+        donors = [args.out / d / f"{other}-tiger-seed{seed}" for other in TOKENIZERS if other != tok]
+        if share_encoder_stage(run_dir, donors):
+            log.info("[%d/%d] encoder stage copied from a finished run with the same seed", i, len(runs))
         log.info("[%d/%d] dataset=%s tokenizer=%s seed=%d -> %s", i, len(runs), d, tok, seed, run_dir)
         row = {"dataset": d, "tokenizer": tok, "generator": "tiger", "seed": seed, "run_dir": str(run_dir),
                **run_timed(cfg, run_dir, registry)}
