@@ -200,3 +200,34 @@ def test_bad_scenario_exits_2_before_any_work(tmp_path):
     assert proc.returncode == 2
     assert "unknown policy 'FT-olds'" in proc.stderr and "did you mean 'FT-old'" in proc.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_pilot_picks_the_finetuning_budget_once_and_warm_refresh_runs(tmp_path):
+    """pilot_epochs: the budget is the best epoch of a stale-SID fine-tune one block earlier,
+    chosen once (pilot.json, reused by a re-run with other seeds) and used by every seed;
+    refresh = "warm" re-fits SASRec for refresh_epochs from the previous encoder."""
+    (tmp_path / "scenario.toml").write_text(SCENARIO)
+    common = [
+        "--set", "scenario.pilot_epochs=3", "--set", 'scenario.policies=["FT-old", "FT-ours-hungarian"]',
+        "--set", 'scenario.refresh="warm"', "--set", "scenario.refresh_epochs=1",
+    ]
+    proc = _sidkit("continual", "scenario.toml", "--out", "pilot", "--set", "scenario.seeds=[0]", *common, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pilot = json.loads((tmp_path / "pilot" / "pilot.json").read_text())["result"]
+    curve = pilot["curve"]
+    assert (pilot["monitor"], len(curve), pilot["seed"]) == ("recall@10", 3, 0)
+    assert (pilot["base_blocks"], pilot["adapt_block"], pilot["scored_block"]) == (3, 4, 5)
+    # the budget is the first epoch with the best score
+    assert pilot["epochs"] == 1 + curve.index(max(curve))
+    assert pilot["flops"] > 0
+    report = json.loads((tmp_path / "pilot" / "report.json").read_text())
+    assert report["finetune_epochs"] == pilot["epochs"] and report["pilot"] == pilot
+    assert f"Fine-tuning budget: {pilot['epochs']} epochs, chosen by a pilot" in (tmp_path / "pilot" / "report.md").read_text()
+    # a second seed reuses the pilot instead of running it again, and the first seed's result
+    proc = _sidkit("continual", "scenario.toml", "--out", "pilot", "--set", "scenario.seeds=[0, 1]", *common, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "pilot: reusing" in proc.stderr and proc.stderr.count("seed 0: reusing") == 1
+    seeds = [json.loads((tmp_path / "pilot" / "seeds" / f"seed-{s}.json").read_text())["result"] for s in (0, 1)]
+    assert [s["finetune_epochs"] for s in seeds] == [pilot["epochs"]] * 2
+    # the warm refresh costs less than Base's SIDs (1 of 2 SASRec epochs, same tokenizer steps)
+    assert 0 < seeds[1]["flops"]["step5/sids"] < seeds[1]["flops"]["base/sids"]

@@ -638,7 +638,7 @@ def _seed_result(seed: int, scale: float) -> dict:
 
 
 class TestBuildReport:
-    CONFIG = SimpleNamespace(scenario=SimpleNamespace(ks=[5, 10], n_blocks=8))
+    CONFIG = SimpleNamespace(scenario=SimpleNamespace(ks=[5, 10], n_blocks=8, finetune_epochs=2))
 
     def test_aggregate(self):
         results = [_seed_result(0, 1.0), _seed_result(1, 2.0), _seed_result(2, 3.0)]
@@ -700,6 +700,20 @@ class TestBuildReport:
         pairs = [(t["a"], t["b"]) for t in report["wilcoxon"]]
         assert pairs == [("Base", "FT-old"), ("Base", "Full"), ("FT-old", "Full")]
 
+    def test_pilot_budget_is_reported(self, tmp_path):
+        from sidkit.continual.report import _budget_line
+
+        pilot = {"seed": 0, "epochs": 3, "monitor": "recall@10", "curve": [0.1, 0.2, 0.25, 0.2], "base_blocks": 7,
+                 "adapt_block": 8, "scored_block": 9, "flops": 2.5e12, "seconds": 61.0}
+        results = [{**_seed_result(s, 1.0), "finetune_epochs": 3} for s in (0, 1)]
+        report = build_report(results, self.CONFIG, pilot)
+        assert report["finetune_epochs"] == 3 and report["pilot"] == pilot
+        assert _budget_line(report) == (
+            "Fine-tuning budget: 3 epochs, chosen by a pilot (seed 0): Base on blocks 1..7, fine-tuned on block 8 "
+            "with its SIDs, recall@10 on block 9 after each epoch: 0.1000, 0.2000, 0.2500, 0.2000. "
+            "The pilot cost 2.50 T FLOPs and 61 s, counted in no policy."
+        )
+
     def test_single_seed_notes(self):
         report = build_report([_seed_result(0, 1.0)], self.CONFIG)
         assert len(report["wilcoxon"]) == 7
@@ -709,10 +723,11 @@ class TestBuildReport:
     def test_write_report(self, tmp_path):
         from sidkit.continual.report import write_report
 
-        config = SimpleNamespace(scenario=SimpleNamespace(ks=[5, 10], n_blocks=8), source="scenario.toml")
+        config = SimpleNamespace(scenario=SimpleNamespace(ks=[5, 10], n_blocks=8, finetune_epochs=2), source="scenario.toml")
         report = build_report([_seed_result(0, 1.0), _seed_result(1, 2.0)], config)
         write_report(tmp_path, report, config)
         md = (tmp_path / "report.md").read_text()
+        assert "Fine-tuning budget: 2 epochs (fixed by finetune_epochs)." in md
         assert "| FT-ours-greedy | " in md
         assert "## recall@10 over adaptation steps" in md  # two steps
         assert (tmp_path / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -812,6 +827,13 @@ class TestRunnerBuild:
 # 9. refresh = "scratch" | "warm": how a refresh re-fits the encoder
 # --------------------------------------------------------------------------------------------
 class TestRefreshMode:
+    def test_pilot_needs_two_base_blocks(self, raw, registry):
+        raw["scenario"].update(pilot_epochs=3, n_blocks=3)  # single step: Base on block 1 only
+        assert "scenario.pilot_epochs: the pilot trains on blocks 1..t0-1 and needs Base on at least 2 blocks, " \
+            "but Base trains on blocks 1..1" in str(config_error(raw, registry))
+        raw["scenario"]["n_blocks"] = 4
+        assert resolve_scenario(raw, registry).scenario.pilot_epochs == 3
+
     def test_defaults_and_bad_values(self, raw, registry):
         cfg = resolve_scenario(raw, registry)
         assert (cfg.scenario.refresh, cfg.scenario.refresh_epochs) == ("scratch", None)
@@ -827,7 +849,8 @@ class TestRefreshMode:
 
         cfg = resolve_scenario(raw, registry)
         table = cfg.to_dict()
-        before = {k: v for k, v in table["scenario"].items() if k not in ("seeds", "refresh", "refresh_epochs")}
+        later = ("seeds", "refresh", "refresh_epochs", "pilot_epochs")
+        before = {k: v for k, v in table["scenario"].items() if k not in later}
         # what a scenario fingerprint was before the keys existed: cached seeds stay valid
         assert scenario_fingerprint(cfg) == fingerprint("continual", {**table, "scenario": before})
         raw["scenario"]["seeds"] = [5, 6]

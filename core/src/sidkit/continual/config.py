@@ -91,6 +91,9 @@ class ScenarioSection:
     first step; the encoder must support ``ctx.encoder``, as ``sasrec`` does).
     ``refresh_epochs``: the epoch budget of every refresh's encoder training (default: its
     ``[encoder.train]`` epochs); Base's encoder always trains with its own settings.
+    ``pilot_epochs``: 0 = fine-tune for ``finetune_epochs``; n >= 1 = choose the fine-tuning
+    budget once by a pilot one block earlier (SIDs and generator on blocks 1..t0-1, stale-SID
+    fine-tuning on block t0 for up to n epochs, scored on block t0+1 after each epoch).
     """
 
     n_blocks: int = attrs.field(default=10, validator=at_least(3))
@@ -105,6 +108,7 @@ class ScenarioSection:
     count_flops: bool = True
     refresh: str = attrs.field(default="scratch", validator=one_of(REFRESH_MODES))
     refresh_epochs: int | None = attrs.field(default=None, validator=at_least(1))
+    pilot_epochs: int = attrs.field(default=0, validator=at_least(0))
 
     @property
     def first_block(self) -> int:
@@ -205,6 +209,14 @@ def resolve_scenario(raw: Mapping[str, Any], registry: Any, *, source: str | Pat
                 ConfigIssue(
                     "scenario.multi_step_start",
                     f"must be between 1 and n_blocks - 2 = {scenario.n_blocks - 2} (0 = a single step), got {scenario.multi_step_start}",
+                )
+            )
+        if scenario.pilot_epochs and scenario.first_block < 2:
+            issues.append(
+                ConfigIssue(
+                    "scenario.pilot_epochs",
+                    f"the pilot trains on blocks 1..t0-1 and needs Base on at least 2 blocks, but Base trains on blocks "
+                    f"1..{scenario.first_block}; raise n_blocks or multi_step_start, or set pilot_epochs = 0",
                 )
             )
         if "TIGER-FT" in scenario.policies and content is None:

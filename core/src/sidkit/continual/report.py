@@ -60,8 +60,9 @@ def _aggregate(rows_per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict
     return out
 
 
-def build_report(results: list[dict[str, Any]], config: Any) -> dict[str, Any]:
-    """The report of per-seed results (all from the same scenario)."""
+def build_report(results: list[dict[str, Any]], config: Any, pilot: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report of per-seed results (all from the same scenario); ``pilot``: the result of
+    the pilot that chose the fine-tuning budget, if one ran."""
     k = max(config.scenario.ks)
     main = f"recall@{k}"
     steps = []
@@ -86,6 +87,8 @@ def build_report(results: list[dict[str, Any]], config: Any) -> dict[str, Any]:
         "base_blocks": results[0]["base_blocks"],
         "base_items": results[0]["base_items"],
         "full_epochs": [r["full_epochs"] for r in results],
+        "finetune_epochs": results[0].get("finetune_epochs", config.scenario.finetune_epochs),
+        "pilot": pilot,
         "seconds": [r["seconds"] for r in results],
         "policies": final,
         "steps": steps,
@@ -100,6 +103,20 @@ def _flops(x: float) -> str:
     return f"{x:.0f}"
 
 
+def _budget_line(report: dict[str, Any]) -> str:
+    pilot = report.get("pilot")
+    epochs = report.get("finetune_epochs")
+    if not pilot:
+        return f"Fine-tuning budget: {epochs} epochs (fixed by finetune_epochs)."
+    curve = ", ".join("–" if v is None else f"{v:.4f}" for v in pilot["curve"])
+    return (
+        f"Fine-tuning budget: {epochs} epochs, chosen by a pilot (seed {pilot['seed']}): Base on blocks "
+        f"1..{pilot['base_blocks']}, fine-tuned on block {pilot['adapt_block']} with its SIDs, {pilot['monitor']} on block "
+        f"{pilot['scored_block']} after each epoch: {curve}. The pilot cost {_flops(pilot['flops'])} FLOPs and "
+        f"{pilot['seconds']:.0f} s, counted in no policy."
+    )
+
+
 def _markdown(report: dict[str, Any], config: Any) -> str:
     ks = sorted(config.scenario.ks)
     main = report["metric"]
@@ -111,6 +128,8 @@ def _markdown(report: dict[str, Any], config: Any) -> str:
         f"1..{report['base_blocks']} ({report['base_items']} items in its SID vocabulary); Full trains "
         f"{report['full_epochs']} epochs (per seed). Wall time per seed: "
         + ", ".join(f"{s:.0f} s" for s in report["seconds"]) + ".",
+        "",
+        _budget_line(report),
         "",
         f"## Final step (adapt on block {report['steps'][-1]['adapt_block']}, test on block {report['steps'][-1]['test_block']}: "
         f"{report['steps'][-1]['n_test_users']} users)",

@@ -75,6 +75,7 @@ class ContinualRunner:
         self.sc = config.scenario
         self.out = Path(out)
         self.registry = registry or get_registry()
+        self.finetune_epochs = self.sc.finetune_epochs  # run() replaces it with the pilot's choice
 
     # -- building blocks -------------------------------------------------------------------
     def _build(self, choice: Any, **train_changes: Any) -> Any:
@@ -187,7 +188,7 @@ class ContinualRunner:
         if content is not None:
             cumulative["TIGER-FT"] = meter.get("content/sids") + meter.get("content/generator")
 
-        ft = dict(epochs=sc.finetune_epochs, early_stopping_patience=0, scheduler=_constant_schedule())
+        ft = dict(epochs=self.finetune_epochs, early_stopping_patience=0, scheduler=_constant_schedule())
         needs_refresh = "Full" in sc.policies or any(c.name != "keep" for c in self.config.updaters.values())
         refresh_of = None  # the last refresh (the warm start of the next one)
         steps = []
@@ -251,9 +252,59 @@ class ContinualRunner:
             "base_blocks": t0,
             "base_items": len(self.base_space),
             "full_epochs": full_epochs,
+            "finetune_epochs": self.finetune_epochs,
             "flops": dict(meter.totals),
             "seconds": time.perf_counter() - started,
             "steps": steps,
+        }
+
+    # -- the pilot that picks the fine-tuning budget -------------------------------------------
+    def _cached_pilot(self, key: str) -> dict[str, Any]:
+        """The pilot's result, run once per scenario (``out/pilot.json``, reused while the
+        scenario's fingerprint matches) with the first seed."""
+        path = self.out / "pilot.json"
+        if path.exists():
+            saved = read_json(path)
+            if saved.get("fingerprint") == key:
+                log.info("pilot: reusing %s (%d fine-tuning epochs)", path, saved["result"]["epochs"])
+                return saved["result"]
+        result = self.pilot(self.sc.seeds[0])
+        write_json(path, {"fingerprint": key, "result": result})
+        return result
+
+    def pilot(self, seed: int) -> dict[str, Any]:
+        """Choose the fine-tuning budget one block before the real run (the paper's pilot):
+        SIDs and a generator on blocks 1..t0-1 (epochs selected on block t0), then a
+        fine-tune with those (stale) SIDs on block t0 for up to ``pilot_epochs`` epochs,
+        scored on block t0+1 after each one; the best epoch count is the budget."""
+        from ..training import seed_everything
+
+        seed_everything(seed)
+        sc, comps, blocks = self.sc, self.config.components, self.blocks
+        t0 = sc.first_block
+        rows, adapt, scored = np.concatenate(blocks[: t0 - 1]), blocks[t0 - 1], blocks[t0]
+        meter = FlopMeter(sc.count_flops)
+        decoder = self._decoder(sc.valid_beam_width)
+        started = time.perf_counter()
+        ref = self._sids(comps["encoder"], comps["tokenizer"], rows, (rows, adapt), seed, meter, "pilot/sids")
+        self.base_space = ref.space  # what _examples and _evaluate restrict to, until Base sets its own
+        state = PolicyState(ref.space, ref.sids, ref.tokenizer, None)
+        select = meter.excluded(self._validator(state, self._examples(rows, adapt), decoder, seed))
+        state.generator = self._fit(state, rows, seed, meter, "pilot/base", validate=select)
+        score = meter.excluded(self._validator(state, self._examples(np.concatenate([rows, adapt]), scored), decoder, seed))
+        tuned = self._fit(
+            state, adapt, seed, meter, "pilot/finetune", context_rows=rows, warm=state.generator, validate=score,
+            epochs=sc.pilot_epochs, early_stopping_patience=0, scheduler=_constant_schedule(),
+        )
+        epochs = self._selected_epochs(tuned)
+        monitor = getattr(tuned.config, "monitor", None)
+        curve = [r.get(monitor) for r in getattr(tuned, "history", [])]
+        log.info("pilot (seed %d): fine-tuning %s per epoch %s -> %d epochs", seed, monitor, curve, epochs)
+        return {
+            "seed": seed, "epochs": epochs, "monitor": monitor, "curve": curve,
+            "base_blocks": t0 - 1, "adapt_block": t0, "scored_block": t0 + 1,
+            "flops": meter.get("pilot/sids") + meter.get("pilot/base") + meter.get("pilot/finetune"),
+            "seconds": time.perf_counter() - started,
         }
 
     def _examples(self, history_rows: np.ndarray, target_rows: np.ndarray) -> EvalSet:
@@ -295,6 +346,8 @@ class ContinualRunner:
             raise SidkitError(f"{len(self.dataset.interactions)} interactions cannot make {self.sc.n_blocks} blocks")
         self.blocks = chronological_blocks(self.dataset, self.sc.n_blocks)
         key = scenario_fingerprint(self.config)
+        pilot = self._cached_pilot(key) if self.sc.pilot_epochs else None
+        self.finetune_epochs = pilot["epochs"] if pilot else self.sc.finetune_epochs
         results = []
         for seed in self.sc.seeds:
             path = self.out / "seeds" / f"seed-{seed}.json"
@@ -307,14 +360,14 @@ class ContinualRunner:
             result = self.run_seed(seed)
             write_json(path, {"fingerprint": key, "result": result})
             results.append(result)
-        report = build_report(results, self.config)
+        report = build_report(results, self.config, pilot)
         write_report(self.out, report, self.config)
         return report
 
 
 #: scenario keys added after results were first cached, and their defaults: left out of the
 #: fingerprint at the default, so seeds finished before the key existed are still reused
-_LATER_KEYS = {"refresh": "scratch", "refresh_epochs": None}
+_LATER_KEYS = {"refresh": "scratch", "refresh_epochs": None, "pilot_epochs": 0}
 
 
 def scenario_fingerprint(config: ScenarioConfig) -> str:
