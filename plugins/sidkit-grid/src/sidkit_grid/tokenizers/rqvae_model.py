@@ -67,7 +67,7 @@ class RQVAE(nn.Module):
         r = z
         for level, book in enumerate(self.codebooks):
             idx = self.select_codes(level, r.detach(), book.detach())
-            e = book[idx]
+            e = book.index_select(0, idx)  # not book[idx]: its backward is not deterministic on CPU threads
             residuals.append(r)
             selected.append(e)
             codes.append(idx)

@@ -32,7 +32,7 @@ class RVQTokenizer(ResidualCodebookTokenizer):
             rows = sample_batch(r.shape[0], cfg.batch_size, gen)
             rb = r if rows is None else r[rows.to(r.device)]
             idx, dist = nearest(rb, book.detach())
-            loss = (rb - book[idx]).pow(2).sum(1).mean()
+            loss = (rb - book.index_select(0, idx)).pow(2).sum(1).mean()  # deterministic backward
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
