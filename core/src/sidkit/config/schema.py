@@ -20,6 +20,7 @@ from ..errors import ConfigError, ConfigIssue, UnknownComponentError, did_you_me
 from ..protocols import KINDS
 from .structure import structure, unstructure
 from .toml_io import apply_overrides, read_toml
+from .validators import at_least, one_of
 
 __all__ = [
     "RunSection",
@@ -34,35 +35,9 @@ __all__ = [
     "component_choice",
     "data_choice",
     "unknown_sections",
-    "at_least",
-    "one_of",
 ]
 
 SPLITS = ("leave-one-out", "blocks")
-
-
-def one_of(choices: Iterable[str]):
-    """attrs validator: the value is one of ``choices`` (with a did-you-mean)."""
-    choices = tuple(choices)
-
-    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value not in choices:
-            raise ValueError(
-                f"{attribute.name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}"
-                + did_you_mean(str(value), choices)
-            )
-
-    return check
-
-
-def at_least(lo: int):
-    """attrs validator: the value is ``>= lo`` (``None`` passes, for optional fields)."""
-
-    def check(_inst: Any, attribute: attrs.Attribute, value: int | None) -> None:
-        if value is not None and value < lo:
-            raise ValueError(f"{attribute.name} must be >= {lo}, got {value}")
-
-    return check
 
 
 @attrs.frozen(kw_only=True)

@@ -20,15 +20,14 @@ from ..config.schema import (
     ComponentChoice,
     DataChoice,
     RunSection,
-    at_least,
     component_choice,
     data_choice,
-    one_of,
     resolve_paths,
     unknown_sections,
 )
 from ..config.structure import structure, unstructure
 from ..config.toml_io import apply_overrides, read_toml
+from ..config.validators import at_least, one_of
 from ..errors import ConfigError, ConfigIssue, did_you_mean
 
 __all__ = [

@@ -11,23 +11,12 @@ from typing import Any
 
 import attrs
 
-from ..errors import did_you_mean
+from ..config.validators import one_of
 
 __all__ = ["OptimConfig", "SchedulerConfig", "TrainConfig", "OPTIMIZERS", "SCHEDULERS"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULERS = ("constant", "linear", "cosine")
-
-
-def _one_of(choices: tuple[str, ...]):
-    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value not in choices:
-            raise ValueError(
-                f"{attribute.name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
-                + did_you_mean(str(value), choices)
-            )
-
-    return check
 
 
 def _in_range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False):
@@ -62,7 +51,7 @@ def _betas(_inst: Any, attribute: attrs.Attribute, value: tuple[float, ...]) -> 
 class OptimConfig:
     """Optimizer: ``adamw`` / ``adam`` (use ``betas``) or ``sgd`` (uses ``momentum``)."""
 
-    name: str = attrs.field(default="adamw", validator=_one_of(OPTIMIZERS))
+    name: str = attrs.field(default="adamw", validator=one_of(OPTIMIZERS))
     lr: float = attrs.field(default=1e-3, validator=_in_range(0.0, lo_open=True))
     weight_decay: float = attrs.field(default=0.0, validator=_in_range(0.0))
     betas: tuple[float, float] = attrs.field(default=(0.9, 0.999), converter=tuple, validator=_betas)
@@ -74,7 +63,7 @@ class SchedulerConfig:
     """Learning-rate schedule: linear warm-up over ``warmup_steps`` optimizer steps, then
     ``constant``, ``linear`` decay to 0 or ``cosine`` decay to 0 at the last step."""
 
-    name: str = attrs.field(default="constant", validator=_one_of(SCHEDULERS))
+    name: str = attrs.field(default="constant", validator=one_of(SCHEDULERS))
     warmup_steps: int = attrs.field(default=0, validator=_in_range(0))
 
 
