@@ -855,6 +855,13 @@ class TestRefreshMode:
         assert scenario_fingerprint(cfg) == fingerprint("continual", {**table, "scenario": before})
         raw["scenario"]["seeds"] = [5, 6]
         assert scenario_fingerprint(resolve_scenario(raw, registry)) == scenario_fingerprint(cfg)
+        # content tables matter only to the TIGER-FT row
+        raw["content"] = {"encoder": {"name": "hf-text"}, "tokenizer": {"name": "rkmeans"}}
+        assert scenario_fingerprint(resolve_scenario(raw, registry)) == scenario_fingerprint(cfg)
+        raw["scenario"]["policies"] = [*cfg.scenario.policies, "TIGER-FT"]
+        assert scenario_fingerprint(resolve_scenario(raw, registry)) != scenario_fingerprint(cfg)
+        del raw["content"]
+        raw["scenario"]["policies"] = list(cfg.scenario.policies)
         raw["scenario"]["refresh"] = "warm"
         warm = scenario_fingerprint(resolve_scenario(raw, registry))
         raw["scenario"]["refresh_epochs"] = 2

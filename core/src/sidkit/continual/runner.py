@@ -372,8 +372,11 @@ _LATER_KEYS = {"refresh": "scratch", "refresh_epochs": None, "pilot_epochs": 0}
 
 def scenario_fingerprint(config: ScenarioConfig) -> str:
     """What a cached seed result must match to be reused: the whole resolved scenario
-    except the seed list (and later keys left at their defaults)."""
+    except the seed list, later keys left at their defaults, and the ``[content]`` tables
+    while no ``TIGER-FT`` row uses them."""
     table = config.to_dict()
+    if "TIGER-FT" not in config.scenario.policies:
+        table.pop("content", None)
     table["scenario"] = {
         k: v for k, v in table["scenario"].items()
         if k != "seeds" and not (k in _LATER_KEYS and v == _LATER_KEYS[k])
