@@ -894,14 +894,23 @@ class TestRefreshMode:
 
         meter = FlopMeter(True)
         base = refit(runner, early, (early, blocks[8]), "base")
-        warm = refit(runner, later, (early, blocks[8]), "warm", previous=base)
+        warm = refit(runner, later, None, "warm", previous=base)
         scratch_raw = copy.deepcopy(raw)
         scratch_raw["scenario"]["refresh"] = "scratch"
         _, scratch_runner = runner_for(scratch_raw)
         scratch_runner.dataset = runner.dataset
-        scratch = refit(scratch_runner, later, (early, blocks[8]), "scratch", previous=base)
+        scratch = refit(scratch_runner, later, None, "scratch", previous=base)
+        del scratch_raw["scenario"]["refresh_epochs"]  # then a refresh trains the epochs Base's encoder selected
+        _, default_runner = runner_for(scratch_raw)
+        default_runner.dataset = runner.dataset
+        default = refit(default_runner, later, None, "default", previous=base)
 
         assert [len(r.encoder.history) for r in (base, warm, scratch)] == [6, 1, 1]
+        selected = max(base.encoder.history, key=lambda r: r["ndcg@10"])["epoch"]
+        assert len(default.encoder.history) == selected
+        # Base validates on block 9; a refresh trains on it, so it does not validate
+        assert all("ndcg@10" in r for r in base.encoder.history)
+        assert not any("ndcg@10" in r for r in (*warm.encoder.history, *default.encoder.history))
         assert warm.encoder.model is not base.encoder.model
         losses = [[round(h["train_loss"], 3) for h in r.encoder.history] for r in (base, warm, scratch)]
         # on the same rows, warm continues from Base's training, scratch starts again untrained:

@@ -110,9 +110,15 @@ def local_eval_set(examples: EvalSet, space: ItemSpace) -> EvalSet:
     )
 
 
-def encoder_split(dataset, train_rows: np.ndarray, valid_history: np.ndarray, valid_target: np.ndarray, max_len: int) -> SplitData:
+def encoder_split(
+    dataset, train_rows: np.ndarray, valid_history: np.ndarray | None, valid_target: np.ndarray | None, max_len: int
+) -> SplitData:
     """Global-index split for a collaborative encoder: sequences of ``train_rows``; its
-    early stopping watches ``valid_history -> valid_target`` (never the test block)."""
+    early stopping watches ``valid_history -> valid_target`` (never the test block), or
+    nothing when those are ``None``."""
     seqs, users = user_sequences(dataset, train_rows)
-    valid = block_eval_set(dataset, valid_history, valid_target, max_len)
+    if valid_history is None or valid_target is None:
+        valid = empty_eval_set()
+    else:
+        valid = block_eval_set(dataset, valid_history, valid_target, max_len)
     return SplitData(seqs, valid, valid, dataset.n_items, name="continual-encoder", train_users=users)

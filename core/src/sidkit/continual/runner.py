@@ -101,18 +101,25 @@ class ContinualRunner:
         return self.registry.build("decoder", choice.name, config)
 
     def _sids(
-        self, encoder_choice: Any, tokenizer_choice: Any, rows: np.ndarray, valid_rows: tuple, seed: int, meter: FlopMeter, label: str,
+        self, encoder_choice: Any, tokenizer_choice: Any, rows: np.ndarray, valid_rows: tuple | None, seed: int, meter: FlopMeter, label: str,
         *, previous: _Refresh | None = None,
     ) -> _Refresh:
-        """Encoder on interaction ``rows`` (early stopping on ``valid_rows``) and a tokenizer
-        fitted on the embeddings of the items those rows contain. ``previous``: the SIDs this
-        refreshes; with ``refresh = "warm"`` its encoder is the warm start, and
-        ``refresh_epochs`` sets the encoder's budget."""
+        """Encoder on interaction ``rows`` (early stopping on ``valid_rows`` = (history rows,
+        target rows)) and a tokenizer fitted on the embeddings of the items those rows contain.
+
+        ``previous``: the SIDs this refreshes. A refresh trains on the block its validation
+        would use, so it does not validate: the encoder trains ``refresh_epochs`` epochs, or
+        as many as the previous encoder's validation selected; with ``refresh = "warm"`` it
+        starts from the previous encoder."""
         ds = self.dataset
-        split = encoder_split(ds, rows, *valid_rows, self.sc.max_len)
         space = ItemSpace.of_rows(ds, rows)
-        budget = {} if previous is None or self.sc.refresh_epochs is None else {"epochs": self.sc.refresh_epochs}
-        warm = previous.encoder if previous is not None and self.sc.refresh == "warm" else None
+        budget, warm = {}, None
+        split = encoder_split(ds, rows, *(valid_rows if previous is None else (None, None)), self.sc.max_len)
+        if previous is not None:
+            trained = bool(getattr(previous.encoder, "history", None))
+            epochs = self.sc.refresh_epochs or (self._selected_epochs(previous.encoder) if trained else None)
+            budget = {"epochs": epochs} if epochs else {}
+            warm = previous.encoder if self.sc.refresh == "warm" else None
         encoder = self._build(encoder_choice, **budget)
         with meter.count(label):
             embeddings = encoder.encode(self._ctx(seed, split=split, encoder=warm))
@@ -199,8 +206,7 @@ class ContinualRunner:
             refresh = None
             if needs_refresh:
                 refresh = self._sids(
-                    comps["encoder"], comps["tokenizer"], hist_rows, (rows_upto(t - 1), adapt_rows), seed, meter, f"step{t}/sids",
-                    previous=refresh_of or ref,
+                    comps["encoder"], comps["tokenizer"], hist_rows, None, seed, meter, f"step{t}/sids", previous=refresh_of or ref
                 )
                 refresh_of = refresh
             for policy, choice in self.config.updaters.items():
