@@ -226,6 +226,28 @@ def test_batch_size_and_empty_histories_do_not_change_rankings(name):
     np.testing.assert_array_equal(one.items[0], one.items[3])  # empty histories: same answer
 
 
+def test_wide_beams_lower_the_histories_per_batch(monkeypatch):
+    """At most MAX_BEAMS beams advance together: 256 histories x 500 beams would not fit."""
+    from sidkit_grid.decoding import beam as beam_module
+
+    assert BeamDecoder(BeamConfig(beam_width=500, batch_size=256)).histories_per_batch(500) == 65
+    assert BeamDecoder(BeamConfig(beam_width=20, batch_size=256)).histories_per_batch(20) == 256
+    assert BeamDecoder(BeamConfig(beam_width=40000)).histories_per_batch(40000) == 1
+    monkeypatch.setattr(beam_module, "MAX_BEAMS", 12)
+    sids = random_sids(40, seed=9)
+    gen = TableGenerator((4, 4, 4), seed=3)
+    histories = random_histories(7, 40)
+    decoder = BeamDecoder(BeamConfig(beam_width=5, batch_size=64))
+    seen = []
+    search = decoder._search
+    monkeypatch.setattr(decoder, "_search", lambda g, s, i, h, *a: seen.append(len(h)) or search(g, s, i, h, *a))
+    chunked = decoder.rank(gen, sids, histories, 5, None)
+    assert seen == [2, 2, 2, 1]  # 12 // 5 = 2 histories per batch
+    whole = BeamDecoder(BeamConfig(beam_width=5, batch_size=64))
+    monkeypatch.setattr(beam_module, "MAX_BEAMS", 10**6)
+    np.testing.assert_array_equal(chunked.items, whole.rank(gen, sids, histories, 5, None).items)
+
+
 def test_catalog_smaller_than_k_pads():
     sids = SIDTable(np.array([[0, 1], [1, 0], [0, 1]]), (2, 2))
     r = BeamDecoder(BeamConfig(beam_width=3)).rank(TableGenerator((2, 2)), sids, random_histories(2, 3), 5, None)

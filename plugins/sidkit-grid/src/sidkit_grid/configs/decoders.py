@@ -19,7 +19,8 @@ class BeamConfig:
     catalog's SIDs, memory linear in the number of items); ``false`` decodes freely within
     each level's codes, drops generated SIDs that belong to no item, and back-fills rows left
     with fewer than ``k`` items from a constrained search. ``batch_size``: histories decoded
-    together (memory grows with ``batch_size × beam_width``).
+    together, lowered so that at most ``MAX_BEAMS`` = 32,768 beams advance together (memory
+    grows with histories × beams: 256 histories × 500 beams kept a 12 GB KV cache on a CPU).
     """
 
     beam_width: int = attrs.field(default=20, validator=at_least(1))

@@ -29,10 +29,12 @@ from tqdm.auto import tqdm
 from ..configs.decoders import BeamConfig
 from .prefix_index import PrefixIndex
 
-__all__ = ["BeamDecoder", "beam_search", "users_for"]
+__all__ = ["BeamDecoder", "beam_search", "users_for", "MAX_BEAMS"]
 
 log = logging.getLogger(__name__)
 REQUIRED = ("vocab", "encode", "step", "device")
+#: beams advanced together at most (histories per batch x beam width): bounds the KV cache
+MAX_BEAMS = 32768
 
 
 @torch.no_grad()
@@ -110,6 +112,10 @@ class BeamDecoder:
             self._index_key, self._index_sids = key, sids
         return self._index
 
+    def histories_per_batch(self, width: int) -> int:
+        """``batch_size``, lowered so that a batch advances at most :data:`MAX_BEAMS` beams."""
+        return max(1, min(self.config.batch_size, MAX_BEAMS // width))
+
     def beam_width(self, k: int) -> int:
         if self.config.beam_width >= k:
             return self.config.beam_width
@@ -135,7 +141,7 @@ class BeamDecoder:
         n = len(histories)
         items = np.full((n, k), -1, dtype=np.int64)
         scores = np.full((n, k), -np.inf, dtype=np.float32)
-        bs = self.config.batch_size
+        bs = self.histories_per_batch(width)
         show = bool(getattr(ctx, "progress", False)) and n > bs
         for start in tqdm(range(0, n, bs), desc="beam search", disable=not show, leave=False):
             rows = np.arange(start, min(n, start + bs))
