@@ -324,6 +324,30 @@ class TestFlopMeter:
         assert meter.get("train") == 3 * 2 * 64**3
         assert meter.get("never") == 0
 
+    def test_module_training_counted_like_torch_without_module_hooks(self):
+        """The meter counts what FlopCounterMode counts for a module's forward + backward,
+        but installs no module hooks: the module tracker's gradient hooks leaked memory
+        every training step."""
+        import torch
+        from torch.nn.modules import module as nn_module
+        from torch.utils.flop_counter import FlopCounterMode
+
+        net = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8))
+        x = torch.randn(16, 32)
+
+        def step():
+            net(x).pow(2).sum().backward()
+
+        with FlopCounterMode(display=False) as reference:
+            step()
+        meter = FlopMeter()
+        hooks = []
+        with meter.count("train"):
+            hooks.append(len(nn_module._global_forward_pre_hooks) + len(nn_module._global_forward_hooks))
+            step()
+        assert meter.get("train") == reference.get_total_flops() > 0
+        assert hooks == [len(nn_module._global_forward_pre_hooks) + len(nn_module._global_forward_hooks)] == [0]
+
     def test_excluded_not_charged(self):
         import torch
 

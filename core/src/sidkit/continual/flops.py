@@ -16,6 +16,30 @@ from typing import Any
 __all__ = ["FlopMeter"]
 
 
+class _GlobalOnly:
+    """Stands in for ``FlopCounterMode``'s module tracker: totals only, no module hooks.
+    The tracker puts gradient hooks on every module's inputs and outputs, and with them
+    memory grew step after step (about 1.5 MB per SASRec training step on ML-100K: a
+    continual run reached 14 GB and was OOM-killed)."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _GlobalOnly:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _counter() -> Any:
+    """A ``FlopCounterMode`` that counts only the total (``get_total_flops``)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    mode = FlopCounterMode(display=False)
+    mode.mod_tracker = _GlobalOnly()  # attributed to "Global" only; see _GlobalOnly
+    return mode
+
+
 class FlopMeter:
     """Accumulates training FLOPs per label; disabled meters count nothing (and cost nothing)."""
 
@@ -30,10 +54,8 @@ class FlopMeter:
         if not self.enabled:
             yield
             return
-        from torch.utils.flop_counter import FlopCounterMode
-
         before = self._excluded
-        with FlopCounterMode(display=False) as mode:
+        with _counter() as mode:
             yield
         excluded = self._excluded - before  # cumulative, so an enclosing count subtracts it too
         self.totals[label] = self.totals.get(label, 0) + int(mode.get_total_flops()) - excluded
@@ -44,9 +66,7 @@ class FlopMeter:
             return fn
 
         def run(*args: Any, **kwargs: Any) -> Any:
-            from torch.utils.flop_counter import FlopCounterMode
-
-            with FlopCounterMode(display=False) as mode:
+            with _counter() as mode:
                 out = fn(*args, **kwargs)
             self._excluded += int(mode.get_total_flops())
             return out
