@@ -78,10 +78,10 @@ def test_fit_is_deterministic_given_seed(name, steps, ctx):
 
 @pytest.fixture
 def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+    from sidkit.testing import torch_threads
+
+    with torch_threads(2):
+        yield
 
 
 def test_rqvae_fit_is_deterministic_on_two_threads(ctx, two_threads):

@@ -197,18 +197,16 @@ class ContinualRunner:
 
         ft = dict(epochs=self.finetune_epochs, early_stopping_patience=0, scheduler=_constant_schedule())
         needs_refresh = "Full" in sc.policies or any(c.name != "keep" for c in self.config.updaters.values())
-        refresh_of = None  # the last refresh (the warm start of the next one)
         steps = []
+        refresh = None  # the last refresh: the next one's warm start and epoch budget
         for t in sc.steps:
             hist_rows, adapt_rows = rows_upto(t), blocks[t - 1]
             test = self._examples(hist_rows, blocks[t])
             rows: dict[str, dict[str, Any]] = {"Base": {**self._evaluate(base, test, decoder, k, seed), "delta_flops": 0, "train_flops": base_flops}}
-            refresh = None
             if needs_refresh:
                 refresh = self._sids(
-                    comps["encoder"], comps["tokenizer"], hist_rows, None, seed, meter, f"step{t}/sids", previous=refresh_of or ref
+                    comps["encoder"], comps["tokenizer"], hist_rows, None, seed, meter, f"step{t}/sids", previous=refresh or ref
                 )
-                refresh_of = refresh
             for policy, choice in self.config.updaters.items():
                 prev = states[policy]
                 updater = self.registry.build("sid-updater", choice.name, choice.config)
