@@ -8,14 +8,27 @@ agreement, times and the speed ratio. Last line: ``speedup_vs_hf_generate_w20=<r
 ``--million``: constrained decoding over a 1,000,000-item catalog of random 3 × 256 SIDs,
 reporting index size, decode time and peak RSS (must stay < 2 GB).
 
+``--wide``: the memory of wide beams. Decodes the same histories at width 500 (k 500) over a
+Beauty-size catalog (12,101 items, random 3 × 256 SIDs + de-dup digit) with an untrained
+model, ``--model decoder-only`` (the continual scenario's: d 64, 2 layers, 10 context items)
+or ``--model tiger`` (GRID's default size: 4 + 4 layers, d 128, 20 context items), once per
+cap on the beams advanced together (``sidkit_grid.decoding.beam.MAX_BEAMS``), each in a fresh
+process so that its peak RSS is its own. Prints peak RSS above the pre-decoding baseline, seconds, and
+whether the rankings equal those of the first cap. Last line:
+``rss_ratio_uncapped_vs_default=<ratio>`` (one batch of all histories vs the default cap).
+
     .venv/bin/python benchmarks/beam_search.py [--threads 1] [--data Beauty.inter.tsv]
     .venv/bin/python benchmarks/beam_search.py --million
+    .venv/bin/python benchmarks/beam_search.py --wide --threads 1 [--model tiger] [--histories 256]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import resource
+import subprocess
 import sys
 import time
 
@@ -24,10 +37,12 @@ import torch
 from sidkit.context import Context
 from sidkit.data import leave_one_out, load_dataset
 from sidkit.types import Ragged, SIDTable
-from sidkit_grid.configs import BeamConfig, TigerConfig
+from sidkit_grid.configs import BeamConfig, DecoderOnlyConfig, TigerConfig
 from sidkit_grid.configs.generators import GridOptimConfig, GridTrainConfig
-from sidkit_grid.decoding.beam import BeamDecoder
+from sidkit_grid.decoding import beam as beam_module
+from sidkit_grid.decoding.beam import MAX_BEAMS, BeamDecoder
 from sidkit_grid.decoding.prefix_index import PrefixIndex
+from sidkit_grid.generators.decoder_only import DecoderOnlyGenerator
 from sidkit_grid.generators.sequences import BOS, PAD, SIDVocab, history_items
 from sidkit_grid.generators.tiger import TigerGenerator
 from sidkit_grid.tokenizers.common import deduplicate
@@ -173,6 +188,57 @@ def million(args) -> None:
     print(f"peak_rss_mb={rss:.0f} ({'OK' if rss < 2048 else 'OVER'} the 2 GB budget)")
 
 
+WIDE_WIDTH, WIDE_ITEMS = 500, 12_101
+WIDE_MODELS = {  # --model: the generator and its history length
+    "decoder-only": (lambda: DecoderOnlyGenerator(
+        DecoderOnlyConfig(d_model=64, d_ff=256, num_heads=4, num_layers=2, max_len=10))),
+    "tiger": (lambda: TigerGenerator(TigerConfig(max_len=20))),
+}
+
+
+def wide_child(args) -> None:
+    """One decoding at width 500 under ``MAX_BEAMS = args.max_beams``; prints one JSON line."""
+    beam_module.MAX_BEAMS = args.max_beams
+    sids = random_sids(WIDE_ITEMS, 3, 256, args.seed, dedup=True)
+    gen = WIDE_MODELS[args.model]()
+    gen.build(SIDVocab(sids.codebook_sizes), seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    histories = Ragged.from_lists([rng.integers(0, WIDE_ITEMS, gen.max_len) for _ in range(args.histories)])
+    decoder = BeamDecoder(BeamConfig(beam_width=WIDE_WIDTH, batch_size=args.histories))
+    decoder.index(sids, gen.device)
+    baseline = peak_rss_mb()
+    t = time.perf_counter()
+    r = decoder.rank(gen, sids, histories, WIDE_WIDTH, None)
+    seconds = time.perf_counter() - t
+    print(json.dumps({
+        "max_beams": args.max_beams,
+        "histories_per_batch": decoder.histories_per_batch(WIDE_WIDTH),
+        "rss_mb": peak_rss_mb() - baseline,
+        "seconds": seconds,
+        "rankings": hashlib.sha256(r.items.tobytes()).hexdigest()[:16],
+    }))
+
+
+def wide(args) -> None:
+    uncapped = args.histories * WIDE_WIDTH
+    caps = sorted({c for c in (4096, 8192, 16384, 32768, MAX_BEAMS) if c < uncapped} | {uncapped})
+    print(
+        f"width {WIDE_WIDTH}, k {WIDE_WIDTH}, {args.histories} full histories, untrained {args.model} "
+        f"({'d 64 x 2 layers, 10 items' if args.model == 'decoder-only' else 'd 128, 4 + 4 layers, 20 items'}), "
+        f"{WIDE_ITEMS} items (3 x 256 + digit), one process per cap"
+    )
+    print(f"{'max_beams':>9} {'hist/batch':>10} {'peak_rss_mb':>11} {'seconds':>8} {'same_rankings':>13}")
+    rows = {}
+    for cap in caps:
+        cmd = [sys.executable, __file__, "--wide-child", "--max-beams", str(cap), "--histories", str(args.histories),
+               "--seed", str(args.seed), "--model", args.model, "--threads", str(args.threads or torch.get_num_threads())]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        row = rows[cap] = json.loads(out)
+        same = row["rankings"] == rows[caps[0]]["rankings"]
+        print(f"{cap:>9} {row['histories_per_batch']:>10} {row['rss_mb']:>11.0f} {row['seconds']:>8.1f} {str(same):>13}")
+    print(f"rss_ratio_uncapped_vs_default={rows[uncapped]['rss_mb'] / rows[min(MAX_BEAMS, uncapped)]['rss_mb']:.2f}")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", help="interaction file (CSV/TSV with user_id, item_id, timestamp), e.g. Beauty.inter.tsv")
@@ -188,11 +254,17 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--million", action="store_true")
+    p.add_argument("--wide", action="store_true", help="peak RSS of width-500 decoding per beam cap")
+    p.add_argument("--model", choices=tuple(WIDE_MODELS), default="decoder-only", help="generator of --wide")
+    p.add_argument("--wide-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--max-beams", type=int, default=MAX_BEAMS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.wide_child:
+        return wide_child(args)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {' '.join(sys.argv)}")
-    million(args) if args.million else compare(args)
+    (million if args.million else wide if args.wide else compare)(args)
 
 
 if __name__ == "__main__":

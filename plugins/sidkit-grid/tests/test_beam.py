@@ -230,7 +230,7 @@ def test_wide_beams_lower_the_histories_per_batch(monkeypatch):
     """At most MAX_BEAMS beams advance together: 256 histories x 500 beams would not fit."""
     from sidkit_grid.decoding import beam as beam_module
 
-    assert BeamDecoder(BeamConfig(beam_width=500, batch_size=256)).histories_per_batch(500) == 65
+    assert BeamDecoder(BeamConfig(beam_width=500, batch_size=256)).histories_per_batch(500) == 16
     assert BeamDecoder(BeamConfig(beam_width=20, batch_size=256)).histories_per_batch(20) == 256
     assert BeamDecoder(BeamConfig(beam_width=40000)).histories_per_batch(40000) == 1
     monkeypatch.setattr(beam_module, "MAX_BEAMS", 12)
