@@ -149,6 +149,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--datasets", nargs="+", choices=tuple(DATASETS), default=list(DATASETS),
                    help="datasets (default: beauty ml100k)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="run seeds (default: 0 1 2)")
+    p.add_argument("--tokenizers", nargs="+", choices=TOKENIZERS, default=list(TOKENIZERS),
+                   help="tokenizers to run (default: both); a process per tokenizer shares the cores, "
+                        "and a later run with both reuses every finished run")
     p.add_argument("--epochs", type=positive_int, help="generator training epochs (Beauty: 20, ML-100K: 10)")
     p.add_argument("--d-model", type=positive_int, help="T5 d_model (Beauty: 128, ML-100K: 64)")
     p.add_argument("--layers", type=positive_int, help="T5 encoder and decoder layers, each (Beauty: 4, ML-100K: 2)")
@@ -173,6 +176,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
     args.datasets = list(dict.fromkeys(args.datasets))
     args.seeds = list(dict.fromkeys(args.seeds))
+    args.tokenizers = [t for t in TOKENIZERS if t in args.tokenizers]
     args.data_files = {
         name: find_data(p, args.data_dir, DATASETS[name].label, DATASETS[name].folder, DATASETS[name].files)
         for name in args.datasets
@@ -347,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     registry = get_registry()
     bases = {d: base_config(d, args) for d in args.datasets}
-    runs = [(d, tok, seed) for d in args.datasets for seed in args.seeds for tok in TOKENIZERS]
+    runs = [(d, tok, seed) for d in args.datasets for seed in args.seeds for tok in args.tokenizers]
     # resolve every config first: a typo fails now, not after hours of training
     resolved = resolve_all(((run_config(bases[d], d, tok, seed, args), DATASETS[d].config)
                             for d, tok, seed in runs), registry)
