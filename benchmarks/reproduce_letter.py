@@ -16,6 +16,9 @@ for at most ``--sasrec-epochs`` epochs with early stopping (default: the encoder
 The encoder stage is computed once per dataset and seed: the second tokenizer's run starts
 with a copy of the first one's finished ``encoder/`` stage (embeddings and ``stage.json``),
 which the pipeline reuses only when its fingerprint (config, seed, split) matches.
+``--tokenizers`` runs a subset, so that two processes can share the cores: start ``rqvae``,
+then ``letter`` once the first one's ``encoder/stage.json`` exists (it copies that stage).
+A last run with both tokenizers and all seeds reuses every finished run and prints the table.
 
 - ``rqvae`` quantises ``values`` (= the content embeddings), with the config's code space
   (levels, codebook size, de-dup: Beauty 3 x 256, ML-100K 3 x 64, plus TIGER's de-dup
