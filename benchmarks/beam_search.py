@@ -189,10 +189,10 @@ def million(args) -> None:
 
 
 WIDE_WIDTH, WIDE_ITEMS = 500, 12_101
-WIDE_MODELS = {  # --model: the generator and its history length
+WIDE_MODELS = {  # --model: (untrained generator, what it is)
     "decoder-only": (lambda: DecoderOnlyGenerator(
-        DecoderOnlyConfig(d_model=64, d_ff=256, num_heads=4, num_layers=2, max_len=10))),
-    "tiger": (lambda: TigerGenerator(TigerConfig(max_len=20))),
+        DecoderOnlyConfig(d_model=64, d_ff=256, num_heads=4, num_layers=2, max_len=10)), "d 64 x 2 layers, 10 items"),
+    "tiger": (lambda: TigerGenerator(TigerConfig(max_len=20)), "d 128, 4 + 4 layers, 20 items"),
 }
 
 
@@ -200,7 +200,7 @@ def wide_child(args) -> None:
     """One decoding at width 500 under ``MAX_BEAMS = args.max_beams``; prints one JSON line."""
     beam_module.MAX_BEAMS = args.max_beams
     sids = random_sids(WIDE_ITEMS, 3, 256, args.seed, dedup=True)
-    gen = WIDE_MODELS[args.model]()
+    gen = WIDE_MODELS[args.model][0]()
     gen.build(SIDVocab(sids.codebook_sizes), seed=args.seed)
     rng = np.random.default_rng(args.seed)
     histories = Ragged.from_lists([rng.integers(0, WIDE_ITEMS, gen.max_len) for _ in range(args.histories)])
@@ -224,7 +224,7 @@ def wide(args) -> None:
     caps = sorted({c for c in (4096, 8192, 16384, 32768, MAX_BEAMS) if c < uncapped} | {uncapped})
     print(
         f"width {WIDE_WIDTH}, k {WIDE_WIDTH}, {args.histories} full histories, untrained {args.model} "
-        f"({'d 64 x 2 layers, 10 items' if args.model == 'decoder-only' else 'd 128, 4 + 4 layers, 20 items'}), "
+        f"({WIDE_MODELS[args.model][1]}), "
         f"{WIDE_ITEMS} items (3 x 256 + digit), one process per cap"
     )
     print(f"{'max_beams':>9} {'hist/batch':>10} {'peak_rss_mb':>11} {'seconds':>8} {'same_rankings':>13}")
