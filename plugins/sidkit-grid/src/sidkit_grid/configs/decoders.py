@@ -20,8 +20,7 @@ class BeamConfig:
     each level's codes, drops generated SIDs that belong to no item, and back-fills rows left
     with fewer than ``k`` items from a constrained search. ``batch_size``: histories decoded
     together, lowered so that at most ``MAX_BEAMS`` = 8,192 beams advance together (memory
-    grows with histories × beams: 256 histories × 500 beams of a GRID-size ``tiger`` peaked
-    at 9.1 GB on a CPU, 0.8 GB in batches of 16; ``sdk_docs/results.md``).
+    grows linearly with histories × beams; measured in ``sdk_docs/results.md``).
     """
 
     beam_width: int = attrs.field(default=20, validator=at_least(1))

@@ -34,8 +34,7 @@ __all__ = ["BeamDecoder", "beam_search", "users_for", "MAX_BEAMS"]
 log = logging.getLogger(__name__)
 REQUIRED = ("vocab", "encode", "step", "device")
 #: beams advanced together at most (histories per batch x beam width): bounds the KV cache.
-#: At width 500 on a CPU, 8,192 kept a GRID-size tiger's peak at 0.8 GB (2.6 GB at 32,768,
-#: 9.1 GB for 256 histories at once) and decoded faster, too: benchmarks/beam_search.py --wide
+#: Chosen from `benchmarks/beam_search.py --wide` (sdk_docs/results.md, "Wide beams").
 MAX_BEAMS = 8192
 
 
