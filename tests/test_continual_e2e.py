@@ -175,7 +175,9 @@ def test_multi_step_mode_adapts_block_after_block(tmp_path):
     (tmp_path / "scenario.toml").write_text(SCENARIO + CONTENT)
     proc = _sidkit(
         "continual", "scenario.toml", "--out", "multi",
-        "--set", "scenario.multi_step_start=3", "--set", "scenario.seeds=[0]",
+        # 7 blocks, steps end at block 5: block 7 is never used (the paper's RQ2 leaves 10 out)
+        "--set", "scenario.n_blocks=7", "--set", "scenario.multi_step_start=3", "--set", "scenario.multi_step_end=5",
+        "--set", "scenario.seeds=[0]",
         "--set", 'scenario.policies=["FT-old", "FT-ours-greedy", "TIGER-FT"]', "--set", "scenario.count_flops=false",
         cwd=tmp_path,
     )

@@ -490,6 +490,16 @@ class TestResolveScenario:
         err = config_error(raw, registry)
         assert [i.path for i in err.issues] == ["scenario.multi_step_start"]
 
+    @pytest.mark.parametrize("start, end", [(5, 5), (5, 4), (5, 10), (0, 8)])
+    def test_multi_step_end_bounds(self, raw, registry, start, end):
+        # the end must follow Base's last block t0 (5, or 8 = N-2 in single-step mode) and
+        # leave a test block after it
+        raw["scenario"].update(multi_step_start=start, multi_step_end=end)
+        err = config_error(raw, registry)
+        assert [i.path for i in err.issues] == ["scenario.multi_step_end"]
+        t0 = start or 8
+        assert f"must be after Base's last block t0 = {t0} and at most n_blocks - 1 = 9 (0 = n_blocks - 1), got {end}" in str(err)
+
     def test_scenario_field_validation(self, raw, registry):
         bad = copy.deepcopy(raw)
         bad["scenario"]["ks"] = [10, 0]
@@ -569,6 +579,12 @@ class TestScenarioSteps:
         assert sc.steps == [6, 7, 8, 9]
         sc = ScenarioSection(n_blocks=10, multi_step_start=8)
         assert sc.steps == [9]
+
+    def test_multi_step_end_stops_early(self):
+        # the paper's RQ2: Base on 1..5, adapt on 6, 7, 8 and test on 7, 8, 9; block 10 unused
+        assert ScenarioSection(n_blocks=10, multi_step_start=5, multi_step_end=8).steps == [6, 7, 8]
+        assert ScenarioSection(n_blocks=10, multi_step_start=5, multi_step_end=9).steps == [6, 7, 8, 9]
+        assert ScenarioSection(n_blocks=10, multi_step_start=5, multi_step_end=6).steps == [6]
 
     def test_validators(self):
         with pytest.raises(ValueError, match="n_blocks must be >= 3, got 2"):
@@ -873,7 +889,7 @@ class TestRefreshMode:
 
         cfg = resolve_scenario(raw, registry)
         table = cfg.to_dict()
-        later = ("seeds", "refresh", "refresh_epochs", "pilot_epochs")
+        later = ("seeds", "refresh", "refresh_epochs", "pilot_epochs", "multi_step_end")
         before = {k: v for k, v in table["scenario"].items() if k not in later}
         # what a scenario fingerprint was before the keys existed: cached seeds stay valid
         assert scenario_fingerprint(cfg) == fingerprint("continual", {**table, "scenario": before})
@@ -890,6 +906,10 @@ class TestRefreshMode:
         warm = scenario_fingerprint(resolve_scenario(raw, registry))
         raw["scenario"]["refresh_epochs"] = 2
         assert len({scenario_fingerprint(cfg), warm, scenario_fingerprint(resolve_scenario(raw, registry))}) == 3
+        raw["scenario"].update(multi_step_start=5, multi_step_end=8)
+        rq2 = scenario_fingerprint(resolve_scenario(raw, registry))
+        raw["scenario"]["multi_step_end"] = 0
+        assert scenario_fingerprint(resolve_scenario(raw, registry)) != rq2
 
     def test_warm_refresh_starts_from_the_previous_encoder_with_its_own_budget(self, raw, registry, tmp_path):
         """Base's SASRec trains its configured epochs; a warm refresh continues from it for

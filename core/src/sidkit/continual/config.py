@@ -77,6 +77,8 @@ class ScenarioSection:
     ``n_blocks``: equal-count blocks of the time-sorted interactions. ``multi_step_start``:
     0 = one adaptation step (Base on blocks 1..N-2, adapt on N-1, test on N); ``t0`` >= 1 =
     Base on blocks 1..t0, then for t = t0+1..N-1 adapt on block t and test on t+1.
+    ``multi_step_end``: the last adaptation block of multi-step mode (0 = N-1; the paper's
+    RQ2 is ``multi_step_start = 5``, ``multi_step_end = 8``).
     ``max_len``: history items (context) of evaluation and fine-tuning samples.
     ``seeds``: every seed repeats the whole scenario. ``policies``: the rows to run
     (``Base`` is always reported). ``finetune_epochs``: the fixed fine-tuning budget of
@@ -97,6 +99,7 @@ class ScenarioSection:
 
     n_blocks: int = attrs.field(default=10, validator=at_least(3))
     multi_step_start: int = attrs.field(default=0, validator=at_least(0))
+    multi_step_end: int = attrs.field(default=0, validator=at_least(0))
     max_len: int = attrs.field(default=20, validator=at_least(1))
     seeds: list[int] = attrs.field(factory=lambda: [0], validator=_int_list)
     policies: list[str] = attrs.field(factory=lambda: [*DEFAULT_UPDATERS, "Full"])
@@ -117,7 +120,7 @@ class ScenarioSection:
     @property
     def steps(self) -> list[int]:
         """The adaptation blocks t (1-based); each step tests on block t + 1."""
-        return list(range(self.first_block + 1, self.n_blocks))
+        return list(range(self.first_block + 1, (self.multi_step_end or self.n_blocks - 1) + 1))
 
 
 @attrs.frozen
@@ -208,6 +211,14 @@ def resolve_scenario(raw: Mapping[str, Any], registry: Any, *, source: str | Pat
                 ConfigIssue(
                     "scenario.multi_step_start",
                     f"must be between 1 and n_blocks - 2 = {scenario.n_blocks - 2} (0 = a single step), got {scenario.multi_step_start}",
+                )
+            )
+        if scenario.multi_step_end and not scenario.first_block < scenario.multi_step_end <= scenario.n_blocks - 1:
+            issues.append(
+                ConfigIssue(
+                    "scenario.multi_step_end",
+                    f"must be after Base's last block t0 = {scenario.first_block} and at most n_blocks - 1 = "
+                    f"{scenario.n_blocks - 1} (0 = n_blocks - 1), got {scenario.multi_step_end}",
                 )
             )
         if scenario.pilot_epochs and scenario.first_block < 2:

@@ -2,8 +2,8 @@
 
 Per seed: the interactions sorted by time are cut into ``N`` equal-count blocks. Base
 (collaborative encoder + tokenizer + generator) trains on blocks ``1..t0``; block ``t0+1``
-selects its epoch budget. Then for every adaptation block ``t`` (``t0+1..N-1``; one step
-``N-1`` unless multi-step) the SIDs are refreshed on blocks ``1..t`` and every policy is
+selects its epoch budget. Then for every adaptation block ``t`` (``t0+1..N-1``, or up to
+``multi_step_end``; one step ``N-1`` unless multi-step) the SIDs are refreshed on blocks ``1..t`` and every policy is
 updated and tested on block ``t+1``:
 
 - ``FT-*``: the policy's ``sid-updater`` turns (its previous SIDs, the refreshed SIDs) into
@@ -371,7 +371,7 @@ class ContinualRunner:
 
 #: scenario keys added after results were first cached, and their defaults: left out of the
 #: fingerprint at the default, so seeds finished before the key existed are still reused
-_LATER_KEYS = {"refresh": "scratch", "refresh_epochs": None, "pilot_epochs": 0}
+_LATER_KEYS = {"refresh": "scratch", "refresh_epochs": None, "pilot_epochs": 0, "multi_step_end": 0}
 
 
 def scenario_fingerprint(config: ScenarioConfig) -> str:
