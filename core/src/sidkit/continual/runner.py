@@ -3,8 +3,8 @@
 Per seed: the interactions sorted by time are cut into ``N`` equal-count blocks. Base
 (collaborative encoder + tokenizer + generator) trains on blocks ``1..t0``; block ``t0+1``
 selects its epoch budget. Then for every adaptation block ``t`` (``t0+1..N-1``, or up to
-``multi_step_end``; one step ``N-1`` unless multi-step) the SIDs are refreshed on blocks ``1..t`` and every policy is
-updated and tested on block ``t+1``:
+``multi_step_end``; one step ``N-1`` unless multi-step) the SIDs are refreshed on blocks
+``1..t`` and every policy is updated and tested on block ``t+1``:
 
 - ``FT-*``: the policy's ``sid-updater`` turns (its previous SIDs, the refreshed SIDs) into
   the SIDs to continue with; the generator is warm-started from the policy's previous one
