@@ -801,7 +801,7 @@ class TestSelectedEpochs:
         assert ContinualRunner._selected_epochs(fake_generator(history, "recall@10")) == 1
 
     def test_only_evaluated_epochs_count(self):
-        # eval_every_epochs = 2: odd epochs carry no metric
+        # validate_every = 2: odd epochs carry no metric
         gen = fake_generator(
             [
                 {"epoch": 1, "train_loss": 3.0},

@@ -36,10 +36,11 @@ class PluginConfig:  # how a plugin embeds the training settings
         (TrainConfig, {"batch_size": 0}, "batch_size must be >= 1"),
         (TrainConfig, {"grad_clip": 0.0}, "grad_clip must be > 0.0"),
         (TrainConfig, {"early_stopping_patience": -1}, "early_stopping_patience must be >= 0"),
-        (TrainConfig, {"eval_every_epochs": 0}, "eval_every_epochs must be >= 1"),
+        (TrainConfig, {"validate_every": 0}, "validate_every must be >= 1"),
         (TrainConfig, {"checkpoint_every_steps": -5}, "checkpoint_every_steps must be >= 0"),
         (TrainConfig, {"max_steps": 0}, "max_steps must be >= 1"),
         (TrainConfig, {"log_every_steps": 0}, "log_every_steps must be >= 1"),
+        (TrainConfig, {"precision": "fp16"}, "precision must be one of 'fp32', 'bf16', got 'fp16'"),
     ],
 )
 def test_invalid_values_name_field_and_range(cls, kwargs, expected):

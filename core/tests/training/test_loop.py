@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import torch
@@ -139,9 +140,9 @@ def test_early_stopping_restores_best_weights(task, tmp_path, use_workdir):
         assert all(torch.equal(best[k], v) for k, v in saved.state_dict().items())
 
 
-def test_eval_every_and_max_steps(task):
+def test_validate_every_and_max_steps(task):
     snapshots: list[dict] = []
-    cfg = TrainConfig(epochs=10, batch_size=16, eval_every_epochs=2, max_steps=15, progress=False)
+    cfg = TrainConfig(epochs=10, batch_size=16, validate_every=2, max_steps=15, progress=False)
     _, result, calls = _fit(task, cfg, validate=False)
     assert calls == 15 and result.global_step == 15 and result.epochs_run == 3
     model = task.make_model()
@@ -157,6 +158,37 @@ def test_eval_every_and_max_steps(task):
     )
     # evaluated after epoch 2 and after the last (cut short) epoch 3
     assert [("recall@10" in r) for r in result.history] == [False, True, True]
+    assert [("validate_seconds" in r) for r in result.history] == [False, True, True]
+
+
+def test_history_records_wall_clock_after_validation(task):
+    started, validated_at = time.time(), []
+
+    def slow_validate(model):
+        time.sleep(0.05)
+        validated_at.append(time.time())
+        return 0.5
+
+    x, y = task.make_data(90)
+    cfg = TrainConfig(epochs=3, batch_size=32, validate_every=2, progress=False)
+    result = fit(
+        task.make_model(),
+        loss_fn=task.loss_fn,
+        n_examples=90,
+        make_batch=task.batch_maker(x, y),
+        cfg=cfg,
+        device="cpu",
+        validate=slow_validate,
+    )
+    history = result.history
+    keys = {"epoch", "global_step", "train_loss", "lr", "seconds", "samples_per_s", "finished_at"}
+    validated = keys | {"recall@10", "validate_seconds"}
+    assert [set(r) for r in history] == [keys, validated, validated]  # epoch 3 is the last one
+    finished = [r["finished_at"] for r in history]
+    assert started <= finished[0] <= finished[1] <= finished[2] <= time.time()
+    # taken after validation, which the record times separately from training
+    assert finished[1] >= validated_at[0] and finished[2] >= validated_at[1]
+    assert all(r["validate_seconds"] >= 0.05 for r in history[1:])
 
 
 def test_non_finite_loss_raises(task):

@@ -26,15 +26,17 @@ def _report(prefix, rank=0):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_sigkill_then_resume_matches_unbroken_run(script, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_sigkill_then_resume_matches_unbroken_run(script, tmp_path, precision):
     # 6 steps per epoch, 24 in all; checkpoints at steps 4, 6, 8, 12, 16, 18, 20
+    args = {**ARGS, "precision": precision}
     killed = tmp_path / "killed"
     victim = subprocess.Popen(
-        script.cmd({**ARGS, "workdir": str(killed), "out": str(tmp_path / "never"), "kill_at": 11}),
+        script.cmd({**args, "workdir": str(killed), "out": str(tmp_path / "never"), "kill_at": 11}),
         env=script.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     reference = subprocess.Popen(  # the unbroken run, alongside
-        script.cmd({**ARGS, "workdir": str(tmp_path / "ref"), "out": str(tmp_path / "ref")}),
+        script.cmd({**args, "workdir": str(tmp_path / "ref"), "out": str(tmp_path / "ref")}),
         env=script.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -49,7 +51,7 @@ def test_sigkill_then_resume_matches_unbroken_run(script, tmp_path):
     assert reference.returncode == 0, out + err
     assert (killed / "checkpoints" / "latest.json").exists() and not (tmp_path / "never-rank0.json").exists()
 
-    script.run({**ARGS, "workdir": str(killed), "out": str(tmp_path / "resumed")})
+    script.run({**args, "workdir": str(killed), "out": str(tmp_path / "resumed")})
     resumed, ref = _report(tmp_path / "resumed"), _report(tmp_path / "ref")
     assert resumed["calls"] == 24 - 8 and ref["calls"] == 24 and resumed["global_step"] == 24
     got, want = _params(tmp_path / "resumed"), _params(tmp_path / "ref")

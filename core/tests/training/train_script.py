@@ -1,7 +1,8 @@
 """Run ``fit`` on the tiny task in its own process (plain or under torchrun).
 
 argv[1]: JSON with workdir, out (prefix of the output files), n, epochs, batch_size,
-checkpoint_every, dropout, optional kill_at (print READY and hang at that loss call).
+checkpoint_every, dropout, optional precision (default fp32) and kill_at (print READY and
+hang at that loss call).
 Writes ``<out>-rank<r>.safetensors`` (final parameters) and ``<out>-rank<r>.json``.
 """
 
@@ -37,6 +38,7 @@ cfg = TrainConfig(
     optim=OptimConfig(lr=0.05),
     checkpoint_every_steps=args["checkpoint_every"],
     early_stopping_patience=100,
+    precision=args.get("precision", "fp32"),
     progress=False,
 )
 model = make_model(dropout=args["dropout"])

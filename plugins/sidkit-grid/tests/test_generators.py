@@ -36,7 +36,7 @@ def recall_at(rankings, split, k: int) -> float:
 def test_learns_deterministic_successor_rule(name):
     split = successor_split()
     sids = random_sids(split.n_items)
-    gen = tiny(name, train=train_config(eval_every_epochs=10))
+    gen = tiny(name, train=train_config(validate_every=10))
     decoder = BeamDecoder(BeamConfig(beam_width=10))
     calls = []
 

@@ -42,6 +42,7 @@ _LAZY = {
     "barrier": "distributed",
     "cleanup": "distributed",
     "Throughput": "throughput",
+    "Monitor": "monitor",
 }
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "barrier",
     "cleanup",
     "Throughput",
+    "Monitor",
 ]
 
 
@@ -106,6 +108,7 @@ if TYPE_CHECKING:
     )
     from .device import DeviceUnavailableError, resolve_device
     from .distributed import DistInfo, barrier, cleanup, dist_info, init_distributed, is_main_process
+    from .monitor import Monitor
     from .loop import FitResult, NonFiniteLossError, config_fingerprint, fit, steps_per_epoch
     from .optim import build_optimizer, build_scheduler, lr_factor
     from .seed import derive_seed, make_generator, seed_everything

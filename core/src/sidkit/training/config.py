@@ -13,10 +13,11 @@ import attrs
 
 from ..config.validators import one_of
 
-__all__ = ["OptimConfig", "SchedulerConfig", "TrainConfig", "OPTIMIZERS", "SCHEDULERS"]
+__all__ = ["OptimConfig", "SchedulerConfig", "TrainConfig", "OPTIMIZERS", "SCHEDULERS", "PRECISIONS"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULERS = ("constant", "linear", "cosine")
+PRECISIONS = ("fp32", "bf16")
 
 
 def _in_range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False):
@@ -72,9 +73,14 @@ class TrainConfig:
     """The shared training loop's settings (see :func:`sidkit.training.fit`).
 
     ``early_stopping_patience``: stop after that many evaluations without improvement
-    (0 = off). ``checkpoint_every_steps``: 0 = checkpoint only at epoch ends.
+    (0 = off). ``validate_every``: validate every N epochs (and after the last one).
+    ``checkpoint_every_steps``: 0 = checkpoint only at epoch ends.
     ``max_steps``: stop after that many optimizer steps in total (``None`` = no limit).
     ``grad_clip``: max gradient norm (``None`` = no clipping).
+    ``precision``: ``fp32``, or ``bf16`` = the loss function and validation run under
+    bfloat16 autocast; weights, optimizer state and checkpoints stay float32.
+    ``group_by_length``: when the trainer knows each sample's length, batches hold samples
+    of similar length (less padding; the epoch is still a random permutation).
     """
 
     epochs: int = attrs.field(default=10, validator=_in_range(1))
@@ -83,8 +89,10 @@ class TrainConfig:
     scheduler: SchedulerConfig = attrs.field(factory=SchedulerConfig)
     grad_clip: float | None = attrs.field(default=1.0, validator=_in_range(0.0, lo_open=True))
     early_stopping_patience: int = attrs.field(default=0, validator=_in_range(0))
-    eval_every_epochs: int = attrs.field(default=1, validator=_in_range(1))
+    validate_every: int = attrs.field(default=1, validator=_in_range(1))
     checkpoint_every_steps: int = attrs.field(default=0, validator=_in_range(0))
     max_steps: int | None = attrs.field(default=None, validator=_in_range(1))
+    precision: str = attrs.field(default="fp32", validator=one_of(PRECISIONS))
+    group_by_length: bool = False
     log_every_steps: int = attrs.field(default=50, validator=_in_range(1))
     progress: bool = True

@@ -10,10 +10,15 @@ Distributed (``torchrun``): every rank draws the same permutation and takes
 ``indices[rank::world]`` of each global batch; per-rank losses are weighted by shard size,
 so the gradient DDP averages equals the full-batch gradient. Only rank 0 validates,
 writes checkpoints and shows progress.
+
+Mixed precision (``cfg.precision = "bf16"``): the ``loss_fn`` call and validation run under
+``torch.autocast(dtype=torch.bfloat16)``; backward, gradient clipping and the optimizer
+step run outside it on the float32 weights, which are also what checkpoints hold.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,9 +35,10 @@ from tqdm.auto import tqdm
 from ..errors import ArtifactError, SidkitError
 from .checkpoint import capture_rng, load_checkpoint, load_weights, read_checkpoint, save_checkpoint, save_weights
 from .config import TrainConfig
-from .device import resolve_device
+from .device import DeviceUnavailableError, resolve_device
 from .distributed import DistInfo, all_gather_bytes, all_reduce_sum, barrier, broadcast_float, init_distributed
 from .optim import build_optimizer, build_scheduler
+from .batching import epoch_order
 from .seed import derive_seed, make_generator, seed_everything
 from .throughput import Throughput
 
@@ -107,6 +113,21 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def _autocast_factory(precision: str, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
+    """A factory of the context the forward pass runs in: nothing for ``fp32``, bfloat16
+    autocast on ``device``'s type for ``bf16`` (raising when the device cannot do it)."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    if not torch.amp.is_autocast_available(device.type):
+        raise DeviceUnavailableError(f"precision 'bf16' needs autocast, which torch does not support on {device}")
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            supported = torch.cuda.is_bf16_supported(including_emulation=False)
+        if not supported:
+            raise DeviceUnavailableError(f"precision 'bf16': {device} does not support bfloat16; use precision 'fp32'")
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
 def _check_finite(loss: float, where: str) -> None:
     if not math.isfinite(loss):
         raise NonFiniteLossError(f"training loss is {loss} {where}; lower optim.lr, set grad_clip or check the data")
@@ -128,6 +149,7 @@ class _Trainer:
         metric_name,
         on_epoch_end,
         fingerprint_extra,
+        lengths,
     ):
         if n_examples < 1:
             raise ValueError(f"n_examples must be >= 1, got {n_examples}")
@@ -136,6 +158,7 @@ class _Trainer:
         self.cfg, self.seed, self.n_examples = cfg, seed, n_examples
         self.loss_fn, self.make_batch, self.validate = loss_fn, make_batch, validate
         self.metric_name, self.on_epoch_end = metric_name, on_epoch_end
+        self.lengths = lengths if cfg.group_by_length else None
         self.workdir = Path(workdir) if workdir is not None else None
         self.steps_per_epoch = steps_per_epoch(n_examples, cfg.batch_size, self.info.world_size)
         if self.steps_per_epoch < 1:
@@ -147,6 +170,7 @@ class _Trainer:
             cfg, seed=seed, n_examples=n_examples, world_size=self.info.world_size, extra=fingerprint_extra
         )
 
+        self.autocast = _autocast_factory(cfg.precision, self.device)
         self.model = model.to(self.device)
         seed_everything(derive_seed(seed, _TRAIN_RNG_STREAM, self.info.rank))
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
@@ -249,7 +273,7 @@ class _Trainer:
         metric = None
         if self.info.is_main:
             self.model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), self.autocast():
                 metric = float(self.validate(self.model))
             self.model.train()
         return broadcast_float(metric)
@@ -280,14 +304,17 @@ class _Trainer:
             "samples_per_s": round(samples / seconds, 1) if seconds > 0 else 0.0,
         }
         last = epoch + 1 >= cfg.epochs or self._out_of_steps()
-        if self.validate is not None and ((epoch + 1) % cfg.eval_every_epochs == 0 or last):
+        if self.validate is not None and ((epoch + 1) % cfg.validate_every == 0 or last):
+            validate_started = time.perf_counter()
             record[self.metric_name] = self._evaluate()
+            record["validate_seconds"] = round(time.perf_counter() - validate_started, 3)
             self._update_early_stopping(record[self.metric_name], epoch)
+        record["finished_at"] = time.time()  # wall clock, after validation
         s.history.append(record)
         s.epoch, s.step_in_epoch, s.loss_sum, s.loss_count = epoch + 1, 0, 0.0, 0
         s.done = last or s.stopped_early
         if self.info.is_main:
-            log.info("epoch %d: %s", epoch + 1, {k: v for k, v in record.items() if k != "epoch"})
+            log.info("epoch %d: %s", epoch + 1, {k: v for k, v in record.items() if k not in ("epoch", "finished_at")})
         if self.on_epoch_end is not None:
             self.on_epoch_end(epoch + 1, record)
         self._checkpoint()
@@ -299,7 +326,9 @@ class _Trainer:
         rank, world = self.info.rank, self.info.world_size
         local = indices[rank::world]
         batch = _to_device(self.make_batch(local), self.device)
-        loss = self.loss_fn(self.train_model, batch)
+        with self.autocast():
+            loss = self.loss_fn(self.train_model, batch)
+        loss = loss.float()  # bf16: a float32 loss for backward and the logged mean
         # DDP averages gradients over ranks: weight each shard's mean by its share of the batch
         weighted = loss * (len(local) * world / len(indices)) if world > 1 else loss
         self.optimizer.zero_grad(set_to_none=True)
@@ -327,7 +356,9 @@ class _Trainer:
 
     def _run_epoch(self, epoch: int, bar: tqdm) -> None:
         s, cfg, bs = self.state, self.cfg, self.cfg.batch_size
-        order = torch.randperm(self.n_examples, generator=make_generator(self.seed, _PERMUTATION_STREAM, epoch))
+        order = epoch_order(
+            self.n_examples, bs, make_generator(self.seed, _PERMUTATION_STREAM, epoch), self.lengths
+        )
         self.model.train()
         started, meter = time.perf_counter(), Throughput()
         for step in range(s.step_in_epoch, self.steps_per_epoch):
@@ -379,27 +410,37 @@ def fit(
     metric_name: str = "recall@10",
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
     fingerprint_extra: Any = None,
+    lengths: Any = None,
 ) -> FitResult:
     """Train ``model`` in place and return a :class:`FitResult`.
 
     - ``make_batch(indices)`` builds a batch (tensor, dict, tuple) from a CPU ``LongTensor``
       of example indices in ``range(n_examples)``; tensors are moved to the device.
     - ``loss_fn(model, batch)`` returns the mean loss over the batch. Under DDP ``model`` is
-      the ``DistributedDataParallel`` wrapper: call ``model(...)``, not other methods.
+      the ``DistributedDataParallel`` wrapper: call ``model(...)``, not other methods. With
+      ``cfg.precision = "bf16"`` it runs under bfloat16 autocast (backward does not).
     - ``validate(model)`` returns a metric, higher is better; it runs on rank 0 in eval
-      mode under ``torch.no_grad()``. With ``cfg.early_stopping_patience`` > 0 training stops
-      after that many evaluations without improvement. The best weights are restored at
-      the end (and saved as ``workdir/best.safetensors``).
+      mode under ``torch.no_grad()`` (and the same autocast with ``bf16``), every
+      ``cfg.validate_every`` epochs and after the last. With ``cfg.early_stopping_patience``
+      > 0 training stops after that many evaluations without improvement. The best weights
+      are restored at the end (and saved as ``workdir/best.safetensors``).
+    - Each epoch appends a record to ``FitResult.history``: ``epoch``, ``global_step``,
+      ``train_loss``, ``lr``, ``seconds``, ``samples_per_s``, ``finished_at`` (``time.time()``
+      after validation) and, when validated, the metric and ``validate_seconds``.
     - ``workdir``: checkpoints go to ``workdir/checkpoints`` every
       ``cfg.checkpoint_every_steps`` steps and at epoch ends; an existing checkpoint is
       resumed when it was written with the same config, ``seed``, ``n_examples``, number of
       processes and ``fingerprint_extra`` (JSON data, e.g. the model config), otherwise
       :class:`ArtifactError` is raised.
+    - ``lengths`` (optional, one per example): with ``cfg.group_by_length`` each batch holds
+      examples of similar length (:func:`sidkit.training.batching.epoch_order`); the order
+      still depends only on ``seed`` and the epoch.
     - ``on_epoch_end(epoch, record)`` is called on every rank with the epoch's history record.
 
     The global RNGs (Python, numpy, torch) are seeded from ``seed`` and the rank; the batch
-    order depends only on ``seed`` and the epoch. Under ``torchrun`` the process group is joined (gloo on CPU, nccl on CUDA) if it is
-    not yet; call :func:`sidkit.training.cleanup` when done.
+    order depends only on ``seed`` and the epoch. Under ``torchrun`` the process group is
+    joined (gloo on CPU, nccl on CUDA) if it is not yet; call :func:`sidkit.training.cleanup`
+    when done.
     """
     trainer = _Trainer(
         model,
@@ -414,5 +455,6 @@ def fit(
         metric_name=metric_name,
         on_epoch_end=on_epoch_end,
         fingerprint_extra=fingerprint_extra,
+        lengths=lengths,
     )
     return trainer.run()
