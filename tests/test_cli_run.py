@@ -180,6 +180,18 @@ def test_config_show_fills_every_default(tmp_path):
     assert "seed = 9" in out.stdout and "min_df = 1" in out.stdout and "iters = 20" in out.stdout
 
 
+def test_validation_section_is_shown_and_its_decoder_keys_are_checked(tmp_path):
+    config = tmp_path / "toy.toml"
+    config.write_text(PIPELINE)
+    out = sidkit("config", "show", str(config), "--set", "validation.users=50", "--set", "validation.decoder.batch_size=7")
+    assert out.returncode == 0, out.stderr
+    assert "[validation]\nusers = 50\nseed = 0\n\n[validation.decoder]\nbatch_size = 7\n" in out.stdout
+    out = sidkit("run", str(config), "--out", str(tmp_path / "run"), "--set", "validation.decoder.batch_sise=7")
+    assert out.returncode == 2
+    assert "validation.decoder.batch_sise: unknown key 'batch_sise' (did you mean 'batch_size'?)" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()
+
+
 @pytest.fixture
 def toy_only_registry(monkeypatch):
     """The process-wide registry loaded with only sidkit-toy, reloaded in full afterwards."""

@@ -29,7 +29,7 @@ from .artifacts import (
     save_sids,
     write_json,
 )
-from .config import PipelineConfig, dump_toml, load_config, resolve_config
+from .config import ComponentChoice, PipelineConfig, dump_toml, load_config, resolve_config
 from .context import Context
 from .errors import SidkitError
 from .protocols import PROTOCOLS
@@ -121,12 +121,24 @@ class Pipeline:
             raise SidkitError(f"the config has no [{kind}] section")
         return _check(kind, self.registry.build(kind, choice.name, choice.config))
 
-    def _stage_fp(self, kind: str, *upstream: str) -> str:
-        if kind in self.given:
-            return fingerprint(kind, "object", time.time_ns())  # never reused
-        choice = self.config.component(kind)
+    def _stage_fp(self, kind: str, *upstream: Any, choice: ComponentChoice | None = None) -> str:
+        """Fingerprint of the component ``kind`` (``choice``: another table of that kind than
+        the configured one, e.g. the validation decoder) and its ``upstream`` parts."""
+        if choice is None:
+            if kind in self.given:
+                return fingerprint(kind, "object", time.time_ns())  # never reused
+            choice = self.config.component(kind)
         spec = self.registry.get(kind, choice.name)
         return fingerprint(kind, choice.to_table(), spec.plugin, spec.version, self.config.run.seed, *upstream)
+
+    def _validation_decoder(self, decoder: Any) -> Any:
+        """The decoder validation uses: ``decoder`` itself unless ``[validation.decoder]``
+        changes its table (then built from the merged table through the registry)."""
+        choice = self.config.validation_decoder
+        base = self.config.component("decoder")
+        if choice is None or ("decoder" not in self.given and base is not None and choice.to_table() == base.to_table()):
+            return decoder
+        return _check("decoder", self.registry.build("decoder", choice.name, choice.config))
 
     def _context(self, **kw: Any) -> Context:
         return Context(seed=self.config.run.seed, device=self.device, progress=self.config.run.progress, **kw)
@@ -203,13 +215,24 @@ class Pipeline:
             self.reused["tokenizer"] = False
         timings["tokenizer"] = time.perf_counter() - t0
 
-        # generator (validation uses decoder + evaluator, so they are part of its fingerprint)
+        # generator. Validation scores it with the evaluator and the validation decoder
+        # ([decoder] + [validation.decoder]) on a fixed subset of the validation users
+        # ([validation]), so those are part of its fingerprint; the test decoder is not.
         t0 = time.perf_counter()
         decoder = self._component("decoder")
         evaluator = self._component("evaluator")
         k = int(evaluator.required_k)
+        val_rows = cfg.validation.rows(len(split.valid))
+        subset = len(val_rows) < len(split.valid)
+        # the subset is the ``valid`` of the validation context's split, so decoders that look
+        # users up by ``ctx.split.valid.histories is histories`` find them
+        vsplit = attrs.evolve(split, valid=split.valid.take(val_rows)) if subset else split
+        gen_fp = self._stage_fp(
+            "generator", tok_fp, split_fp,
+            self._stage_fp("decoder", choice=cfg.validation_decoder), self._stage_fp("evaluator"),
+            *([["validation", len(val_rows), cfg.validation.seed]] if subset else []),
+        )
         gen_dir = self.out / "generator"
-        gen_fp = self._stage_fp("generator", tok_fp, split_fp, self._stage_fp("decoder"), self._stage_fp("evaluator"))
         record = StageRecord(gen_dir)
         generator = self._component("generator")
         if record.is_current(gen_fp):
@@ -219,13 +242,22 @@ class Pipeline:
             self.reused["generator"] = True
         else:
             record.start(gen_fp)
+            vdecoder = self._validation_decoder(decoder)
+            vchoice = cfg.validation_decoder or (None if "decoder" in self.given else cfg.component("decoder"))
+            vname = type(vdecoder).__name__ if vchoice is None else vchoice.name
+            overrides = ", ".join(f"{key}: {value}" for key, value in cfg.validation.decoder.items() if key != "name")
+            log.info(
+                "validation: %d of %d users%s, decoder %s %s",
+                len(val_rows), len(split.valid), f" (seed {cfg.validation.seed})" if subset else "",
+                vname, f"{{{overrides}}}" if overrides else "(as [decoder])",
+            )
 
             def validate(model: Any, current: SIDTable | None = None) -> dict[str, float]:
                 table = current if current is not None else sids
-                ranks = decoder.rank(model, table, split.valid.histories, k, vctx)
-                return evaluator.evaluate(ranks, split.valid, vctx)
+                ranks = vdecoder.rank(model, table, vsplit.valid.histories, k, vctx)
+                return evaluator.evaluate(ranks, vsplit.valid, vctx)
 
-            vctx = self._context(dataset=dataset, split=split)
+            vctx = self._context(dataset=dataset, split=vsplit)
             ctx = self._context(
                 workdir=gen_dir / "work", dataset=dataset, split=split, embeddings=embeddings,
                 tokenizer=tokenizer, validate=validate,
@@ -238,7 +270,10 @@ class Pipeline:
                 save_sids(gen_dir / "sids.safetensors", sids)
             elif (gen_dir / "sids.safetensors").exists():
                 (gen_dir / "sids.safetensors").unlink()
-            record.mark_done(gen_fp)
+            record.mark_done(
+                gen_fp,
+                validation={"users": len(val_rows), "of": len(split.valid), "decoder": vchoice.to_table() if vchoice else None},
+            )
             self.reused["generator"] = False
         timings["generator"] = time.perf_counter() - t0
 

@@ -177,6 +177,11 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.users)
 
+    def take(self, rows: np.ndarray) -> EvalSet:
+        """Examples ``rows`` (in that order) as a new EvalSet."""
+        rows = _as_int64(rows)
+        return EvalSet(self.users[rows], self.histories.take(rows), self.targets.take(rows))
+
 
 @attrs.frozen(eq=False)
 class SplitData:

@@ -159,3 +159,63 @@ def test_key_one_level_too_high_suggests_the_nested_table(registry):
         resolve_config(raw, registry)
     lines = [str(i) for i in info.value.issues]
     assert any(line.startswith("generator.lr: unknown key 'lr' (did you mean 'train.lr'?)") for line in lines), lines
+
+
+def test_validation_section_defaults_and_is_shown(registry):
+    from sidkit.config import ValidationSection
+
+    cfg = resolve_config(GOOD, registry)
+    assert cfg.validation == ValidationSection(users=2000, seed=0, decoder={})
+    assert cfg.validation_decoder is None  # validation uses [decoder] as written
+    assert cfg.to_dict()["validation"] == {"users": 2000, "seed": 0, "decoder": {}}
+    assert "[validation]\nusers = 2000\nseed = 0\n" in dump_toml(cfg.to_dict())
+
+
+def test_validation_decoder_overrides_merge_into_the_decoder_table(registry, tmp_path):
+    raw = {
+        **GOOD,
+        "decoder": {"name": "beam", "epochs": 4, "dropout": 0.5},
+        "validation": {"users": 0, "seed": 7, "decoder": {"epochs": "9", "train": {"lr": 0.5}}},
+    }
+    cfg = resolve_config(raw, registry)
+    assert cfg.component("decoder").config == GenConfig(epochs=4, dropout=0.5)  # the test decoder is untouched
+    assert cfg.validation_decoder.name == "beam"
+    assert cfg.validation_decoder.config == GenConfig(epochs=9, dropout=0.5, train=InnerConfig(lr=0.5))
+    assert cfg.to_dict()["validation"] == {"users": 0, "seed": 7, "decoder": {"epochs": 9, "train": {"lr": 0.5}}}
+    (tmp_path / "resolved.toml").write_text(dump_toml(cfg.to_dict()))
+    again = load_config(tmp_path / "resolved.toml", registry)
+    assert again.to_dict() == cfg.to_dict() and again.validation_decoder == cfg.validation_decoder
+
+
+def test_validation_errors_are_reported_with_the_others(registry):
+    raw = {
+        **GOOD,
+        "decoder": {"name": "beam", "use_users": "yes"},
+        "validation": {"users": -1, "decoder": {"epoch": 2, "dropout": "high"}},
+    }
+    with pytest.raises(ConfigError) as info:
+        resolve_config(raw, registry)
+    lines = [str(i) for i in info.value.issues]
+    assert "validation.users: users must be >= 0, got -1" in lines
+    assert "decoder.use_users: expected true or false, got 'yes'" in lines
+    assert any(line.startswith("validation.decoder.epoch: unknown key 'epoch' (did you mean 'epochs'?)") for line in lines)
+    assert "validation.decoder.dropout: expected a number, got 'high'" in lines
+    assert len(lines) == 4, lines  # the [decoder]'s own error is not repeated under validation.decoder
+    raw = {**GOOD, "validation": {"sed": 1, "decoder": {"epochs": 0}}}
+    with pytest.raises(ConfigError) as info:
+        resolve_config(raw, registry)
+    lines = [str(i) for i in info.value.issues]
+    assert any(line.startswith("validation.sed: unknown key 'sed' (did you mean 'seed'") for line in lines)
+    assert "validation.decoder.epochs: epochs must be > 0, got 0" in lines and len(lines) == 2, lines
+
+
+def test_validation_decoder_must_be_a_table_and_needs_a_decoder(registry):
+    with pytest.raises(ConfigError) as info:
+        resolve_config({**GOOD, "validation": {"decoder": 3}}, registry)
+    assert [str(i) for i in info.value.issues] == ["validation.decoder: expected a table of [decoder] keys to override, got 3"]
+    raw = {k: v for k, v in GOOD.items() if k != "decoder"}
+    with pytest.raises(ConfigError) as info:
+        resolve_config({**raw, "validation": {"decoder": {"epochs": 2}}}, registry, require=())
+    assert [str(i) for i in info.value.issues] == [
+        "validation.decoder: overrides keys of [decoder], but the config has no [decoder] section"
+    ]

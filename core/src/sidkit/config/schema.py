@@ -2,7 +2,8 @@
 
 A pipeline TOML file has the tables ``[run]``, ``[data]``, ``[split]`` and one table per
 component kind (``[encoder]``, ``[tokenizer]``, ``[generator]``, ``[decoder]``,
-``[evaluator]``, optionally ``[sid-updater]``). A component table names a registered
+``[evaluator]``, optionally ``[sid-updater]``), plus the optional ``[validation]`` (what
+the generator is validated on during training). A component table names a registered
 component with ``name = "..."``; the rest of the table is structured into that
 component's attrs config class.
 """
@@ -25,6 +26,7 @@ from .validators import at_least, one_of
 __all__ = [
     "RunSection",
     "SplitSection",
+    "ValidationSection",
     "ComponentChoice",
     "DataChoice",
     "PipelineConfig",
@@ -60,6 +62,32 @@ class SplitSection:
     n_blocks: int = attrs.field(default=10, validator=at_least(3))
 
 
+@attrs.frozen(kw_only=True)
+class ValidationSection:
+    """``[validation]``: what the generator is scored on after every epoch (early stopping,
+    best checkpoint). ``users``: a fixed subset of that many validation users, drawn once
+    with ``seed`` (independent of ``run.seed``) and the same at every epoch; ``0`` = all of
+    them. ``decoder``: keys that override the ``[decoder]`` table for validation only
+    (``beam_width = 10``); a ``name`` other than the ``[decoder]``'s picks another decoder,
+    configured by this table alone. Test rankings and metrics always use every user and the
+    ``[decoder]`` as written."""
+
+    users: int = attrs.field(default=2000, validator=at_least(0))
+    seed: int = 0
+    decoder: dict[str, Any] = attrs.field(factory=dict)
+
+    def rows(self, n_valid: int) -> Any:
+        """Indices (ascending) of the validation examples used: all ``n_valid`` when
+        ``users`` is 0 or at least ``n_valid``, else ``users`` drawn without replacement
+        by a generator seeded with ``seed``."""
+        import numpy as np
+
+        if self.users == 0 or self.users >= n_valid:
+            return np.arange(n_valid, dtype=np.int64)
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(n_valid, size=self.users, replace=False)).astype(np.int64)
+
+
 @attrs.frozen
 class ComponentChoice:
     """A component table after resolution: kind, registered name and its config instance."""
@@ -92,6 +120,9 @@ class PipelineConfig:
     split: SplitSection
     components: Mapping[str, ComponentChoice]
     source: str | None = None
+    validation: ValidationSection = attrs.field(factory=ValidationSection)
+    # [decoder] merged with [validation.decoder]; None when validation uses [decoder] as is
+    validation_decoder: ComponentChoice | None = None
 
     def component(self, kind: str) -> ComponentChoice | None:
         return self.components.get(kind)
@@ -105,10 +136,11 @@ class PipelineConfig:
         for kind in KINDS:
             if kind in self.components:
                 out[kind] = self.components[kind].to_table()
+        out["validation"] = unstructure(self.validation)
         return out
 
 
-SECTIONS = ("run", "data", "split", *KINDS)
+SECTIONS = ("run", "data", "split", *KINDS, "validation")
 DEFAULT_COMPONENTS = {"evaluator": "ranking"}
 PATH_KEYS = ("path", "items")
 
@@ -155,6 +187,56 @@ def component_choice(
     config, problems = structure(table, spec.config, where)
     issues.extend(problems)
     return None if config is None else ComponentChoice(kind, spec.name, config)
+
+
+def _get(table: Any, key: str) -> Any:
+    return table.get(key) if isinstance(table, Mapping) else None
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with the keys of ``over`` replacing its keys (nested tables merged key by key)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_validation_decoder(
+    overrides: Mapping[str, Any],
+    decoder: ComponentChoice | None,
+    registry: Any,
+    issues: list[ConfigIssue],
+    *,
+    decoder_table: Any = None,
+) -> ComponentChoice | None:
+    """Resolve ``[validation.decoder]`` (``overrides``) against the resolved ``[decoder]``;
+    ``None`` when there is nothing to override or a problem was appended to ``issues``
+    (under ``validation.decoder.<key>``). ``decoder_table``: the raw ``[decoder]`` table,
+    used when it did not resolve (its own issues are reported already) to still check the
+    overriding keys against that decoder's config class."""
+    where = "validation.decoder"
+    if not overrides:
+        return None
+    name = overrides.get("name")
+    other = False
+    if name is not None:
+        try:
+            other = decoder is None or registry.get("decoder", str(name)).name != decoder.name
+        except UnknownComponentError as exc:
+            issues.append(ConfigIssue(f"{where}.name", str(exc)))
+            return None
+    if other:  # another decoder: configured by this table alone
+        return component_choice("decoder", overrides, registry, issues, path=where)
+    if decoder is None:
+        if decoder_table is None:
+            issues.append(ConfigIssue(where, "overrides keys of [decoder], but the config has no [decoder] section"))
+        elif (base := _get(decoder_table, "name")) is not None and str(base) in registry.names("decoder"):
+            component_choice("decoder", {**overrides, "name": base}, registry, issues, path=where)  # the keys alone
+        return None
+    return component_choice("decoder", _merge(decoder.to_table(), overrides), registry, issues, path=where)
 
 
 def data_choice(table: Any, issues: list[ConfigIssue]) -> DataChoice | None:
@@ -208,6 +290,13 @@ def resolve_config(
     issues.extend(problems)
     split, problems = structure(raw.get("split", {}), SplitSection, "split")
     issues.extend(problems)
+    vraw = raw.get("validation", {})
+    if isinstance(vraw, Mapping) and "decoder" in vraw and not isinstance(vraw["decoder"], Mapping):
+        given = vraw["decoder"]
+        issues.append(ConfigIssue("validation.decoder", f"expected a table of [decoder] keys to override, got {given!r}"))
+        vraw = {k: v for k, v in vraw.items() if k != "decoder"}
+    validation, problems = structure(vraw, ValidationSection, "validation")
+    issues.extend(problems)
     data = data_choice(raw.get("data", {}), issues)
     components: dict[str, ComponentChoice] = {}
     for kind in KINDS:
@@ -222,9 +311,20 @@ def resolve_config(
         choice = component_choice(kind, table, registry, issues)
         if choice is not None:
             components[kind] = choice
+    overrides = validation.decoder if validation is not None else _get(raw.get("validation"), "decoder")
+    validation_decoder = None
+    if isinstance(overrides, Mapping):  # checked even when another [validation] key is wrong
+        validation_decoder = resolve_validation_decoder(
+            overrides, components.get("decoder"), registry, issues, decoder_table=raw.get("decoder")
+        )
+        if validation is not None and validation_decoder is not None:  # as structured ("10" -> 10)
+            table = validation_decoder.to_table()
+            validation = attrs.evolve(validation, decoder={k: table[k] for k in validation.decoder})
     if issues:
         raise ConfigError(issues, source=source)
-    return PipelineConfig(run, data, split, components, None if source is None else str(source))
+    return PipelineConfig(
+        run, data, split, components, None if source is None else str(source), validation, validation_decoder
+    )
 
 
 def load_config(
