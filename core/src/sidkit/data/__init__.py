@@ -8,7 +8,7 @@ from .info import dataset_info, format_info
 from .loaders import AmazonConfig, DelimitedConfig, MovieLensConfig, RecBoleConfig, SyntheticConfig
 from .model import TIES, Catalog, Dataset, Interactions
 from .ordering import order_interactions
-from .sequences import last_only, ragged_slices, sliding_windows
+from .sequences import causal_windows, last_only, ragged_slices, sliding_windows
 from .splits import (
     block_eval_set,
     blocks_split,
@@ -45,6 +45,7 @@ __all__ = [
     "period_stream",
     "time_order",
     "sliding_windows",
+    "causal_windows",
     "last_only",
     "ragged_slices",
 ]

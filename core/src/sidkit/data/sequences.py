@@ -6,7 +6,7 @@ import numpy as np
 
 from ..types import Ragged
 
-__all__ = ["ragged_slices", "sliding_windows", "last_only"]
+__all__ = ["ragged_slices", "sliding_windows", "last_only", "causal_windows"]
 
 
 def ragged_slices(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Ragged:
@@ -53,3 +53,42 @@ def last_only(train: Ragged, max_len: int) -> tuple[Ragged, np.ndarray]:
     """One example per sequence of length >= 2: its last ``max_len`` items before the last -> the last."""
     rows = np.flatnonzero(train.lengths >= 2)
     return _examples(train, train.offsets[rows + 1] - 1, rows, max_len)
+
+
+def causal_windows(
+    train: Ragged, max_len: int, first_target: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows of at most ``max_len + 1`` items for causal models that train every position
+    in one pass (SASRec-style): each sequence is cut from its end backwards so that
+    consecutive windows overlap by one item, and every transition ``item -> next item`` lies
+    in exactly one window (the window's first item is context only).
+
+    Returns ``(rows, items, is_target)``: ``rows[w]`` is the sequence of window ``w``;
+    ``items[w]`` its ``[max_len + 1]`` items, left-padded with -1; ``is_target[w, c]`` is
+    true for the items that window trains on. ``first_target[i]`` (optional) is the first
+    position of sequence ``i`` that may be a target, as in :func:`sliding_windows`; windows
+    left without a target are dropped. Over all windows, the targets are exactly the
+    targets of :func:`sliding_windows`."""
+    if max_len < 1:
+        raise ValueError(f"max_len must be >= 1, got {max_len}")
+    lengths = train.lengths
+    rows = np.flatnonzero(lengths >= 2)
+    per_row = -(-(lengths[rows] - 1) // max_len)  # ceil((len - 1) / max_len)
+    which = np.repeat(np.arange(len(rows)), per_row)
+    back = np.arange(len(which)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    rows = rows[which]
+    seq_start = train.offsets[rows]
+    ends = train.offsets[rows + 1] - back * max_len
+    width = max_len + 1
+    idx = ends[:, None] - width + np.arange(width)[None, :]
+    real = idx >= seq_start[:, None]
+    win_start = np.maximum(seq_start, ends - width)
+    is_target = real & (idx > win_start[:, None])
+    if first_target is not None:
+        first_target = np.asarray(first_target, dtype=np.int64)
+        if first_target.shape != (len(train),):
+            raise ValueError(f"first_target must have one entry per sequence ({len(train)}), got shape {first_target.shape}")
+        is_target &= (idx - seq_start[:, None]) >= first_target[rows][:, None]
+    items = np.where(real, train.values[np.clip(idx, 0, max(len(train.values) - 1, 0))], -1)
+    keep = is_target.any(axis=1)
+    return rows[keep], items[keep], is_target[keep]

@@ -13,10 +13,11 @@ from sidkit.training.config import OptimConfig, TrainConfig
 
 from .validators import at_least, between, one_of
 
-__all__ = ["GridOptimConfig", "GridTrainConfig", "TigerConfig", "DecoderOnlyConfig", "MONITORS", "ACTIVATIONS"]
+__all__ = ["GridOptimConfig", "GridTrainConfig", "TigerConfig", "DecoderOnlyConfig", "MONITORS", "ACTIVATIONS", "WINDOWS"]
 
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 MONITORS = ("ndcg@10", "recall@10")
+WINDOWS = ("all", "sliding")
 
 
 def _redefault(cls: type, name: str, default):
@@ -83,9 +84,12 @@ def _divides_d_model(inst, attribute, value) -> None:
 
 @attrs.frozen(kw_only=True)
 class DecoderOnlyConfig(_SequenceModelConfig):
-    """GPT-2 causal LM over ``history tokens, BOS, target tokens``. ``num_layers`` defaults
+    """GPT-2 causal LM over ``BOS, history tokens, target tokens``. ``num_layers`` defaults
     to 8 (the depth of TIGER's 4 + 4); ``num_heads`` must divide ``d_model`` (default 4 ×
-    32)."""
+    32). ``windows``: ``"all"`` (default) trains every item of a window of ``max_len + 1``
+    items in one causal pass (windows overlap by one item, so every training transition is
+    a target exactly once); ``"sliding"`` makes every prefix a separate sample (GRID)."""
 
+    windows: str = attrs.field(default="all", validator=one_of(WINDOWS))
     num_layers: int = attrs.field(default=8, validator=at_least(1))
     num_heads: int = attrs.field(default=4, validator=[at_least(1), _divides_d_model])

@@ -17,12 +17,23 @@ import numpy as np
 import torch
 from sidkit.artifacts import read_json, write_json
 from sidkit.errors import ArtifactError, SidkitError
-from sidkit.training import fit, resolve_device
+from sidkit.training import Monitor, fit, resolve_device
 from sidkit.training.checkpoint import load_weights, save_weights
 from sidkit.types import Ragged, SIDTable
 
 from .incremental import DecodeState
-from .sequences import BOS, SIDVocab, Windows, context_tokens, history_items, training_windows
+from .sequences import (
+    BOS,
+    IGNORE,
+    CausalWindows,
+    SIDVocab,
+    Windows,
+    causal_tokens,
+    causal_training_windows,
+    context_tokens,
+    history_items,
+    training_windows,
+)
 
 __all__ = ["SIDGenerator"]
 
@@ -34,13 +45,17 @@ class SIDGenerator:
     """Base class of the GRID generators (subclasses: ``TigerGenerator``, ``DecoderOnlyGenerator``).
 
     Decoder interface: ``vocab``, ``device``, :meth:`encode`, :meth:`step`. Training:
-    :meth:`fit` (sliding windows, next-SID cross-entropy, the shared sidkit training loop).
+    :meth:`fit` (next-SID cross-entropy with the shared sidkit training loop) on the samples
+    ``config.windows`` names: ``"sliding"`` (every prefix of a history is a sample) or, for
+    models causal over the flattened tokens (:meth:`causal_logits`), ``"all"`` (one pass over
+    a window trains every item in it).
     """
 
     name: ClassVar[str]
     config_class: ClassVar[type]
     model_class: ClassVar[type]
     context_eos: ClassVar[bool]
+    context_bos: ClassVar[bool] = False
 
     def __init__(self, config: Any):
         self.config = config
@@ -58,6 +73,11 @@ class SIDGenerator:
         """``[n, L, vocab]`` logits of every target token given the context and the previous
         targets, by calling ``model`` (default ``self.model``; the DDP wrapper in training)."""
         raise NotImplementedError
+
+    def causal_logits(self, inputs: torch.Tensor, model: Any = None) -> torch.Tensor:
+        """``[n, T, vocab]`` next-token logits at every position of all-position windows
+        (``windows = "all"``); only models causal over the flattened tokens have it."""
+        raise SidkitError(f"generator {self.name} is not causal over its tokens: use windows = 'sliding'")
 
     def encode_context(self, context: torch.Tensor) -> DecodeState:
         raise NotImplementedError
@@ -105,33 +125,68 @@ class SIDGenerator:
             )
         if items.size and items.max() >= sids.n_items:
             raise SidkitError(f"histories name item {int(items.max())}, but the SID table has {sids.n_items} items")
-        tokens = context_tokens(self.vocab, self.item_tokens(sids), items, users, eos=self.context_eos)
+        tokens = context_tokens(
+            self.vocab, self.item_tokens(sids), items, users, eos=self.context_eos, bos=self.context_bos
+        )
         return torch.from_numpy(tokens).to(self.device)
 
-    def batch(self, sids: SIDTable, windows: Windows, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """CPU ``(context tokens, target tokens)`` of sliding-window samples ``rows``."""
+    def training_samples(
+        self, train: Ragged, users: np.ndarray | None = None, first_target: np.ndarray | None = None
+    ) -> Windows | CausalWindows:
+        """The samples of ``config.windows`` over training sequences ``train``."""
+        if self.windows == "all":
+            return causal_training_windows(train, self.max_len, users, first_target)
+        return training_windows(train, self.max_len, users, first_target)
+
+    @property
+    def windows(self) -> str:
+        return getattr(self.config, "windows", "sliding")
+
+    def batch(self, sids: SIDTable, windows: Windows | CausalWindows, rows: np.ndarray) -> Any:
+        """CPU batch of samples ``rows``: ``(context tokens, target tokens)`` of sliding windows,
+        or ``{"inputs", "labels"}`` of all-position windows."""
+        user_tokens = bool(self.vocab.user_buckets)
+        if isinstance(windows, CausalWindows):
+            inputs, labels = causal_tokens(
+                self.vocab,
+                self.item_tokens(sids),
+                windows.items[rows],
+                windows.is_target[rows],
+                windows.users[rows] if user_tokens else None,
+            )
+            return {"inputs": torch.from_numpy(inputs), "labels": torch.from_numpy(labels)}
         items, targets, users = windows.batch(rows, self.max_len)
         context = context_tokens(
-            self.vocab, self.item_tokens(sids), items, users if self.vocab.user_buckets else None, eos=self.context_eos
+            self.vocab,
+            self.item_tokens(sids),
+            items,
+            users if user_tokens else None,
+            eos=self.context_eos,
+            bos=self.context_bos,
         )
         return torch.from_numpy(context), torch.from_numpy(self.item_tokens(sids)[targets])
 
-    def loss(self, batch: tuple[torch.Tensor, torch.Tensor], model: Any = None) -> torch.Tensor:
-        """Mean next-SID cross-entropy over the ``L`` target tokens of a batch."""
-        context, targets = batch
-        logits = self.teacher_forced_logits(context, targets, model)
-        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+    def loss(self, batch: Any, model: Any = None, reduction: str = "mean") -> torch.Tensor:
+        """Next-SID cross-entropy over the target tokens of a batch (mean, or ``"sum"``)."""
+        if isinstance(batch, dict):
+            logits, labels = self.causal_logits(batch["inputs"], model), batch["labels"]
+        else:
+            context, labels = batch
+            logits = self.teacher_forced_logits(context, labels, model)
+        return torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE, reduction=reduction
+        )
 
     # -- training --------------------------------------------------------------------------
     def fit(self, sids: SIDTable, ctx: Any) -> None:
-        """Train on every sliding window of ``ctx.split.train`` with the shared sidkit loop
-        (checkpoints and resume in ``ctx.workdir``, early stopping on ``ctx.validate``,
-        best-validation weights kept)."""
+        """Train on ``ctx.split.train`` (sliding or all-position windows, see the class) with
+        the shared sidkit loop (checkpoints and resume in ``ctx.workdir``, early stopping on
+        ``ctx.validate``, best-validation weights kept, every validation metric in ``history``)."""
         if ctx is None or ctx.split is None:
             raise SidkitError(f"generator {self.name} needs ctx.split (it trains on ctx.split.train)")
         self._prepare(sids, ctx)
-        windows = training_windows(
-            ctx.split.train, self.max_len, ctx.split.train_users, getattr(ctx.split, "train_first_target", None)
+        windows = self.training_samples(
+            ctx.split.train, ctx.split.train_users, getattr(ctx.split, "train_first_target", None)
         )
         if len(windows) == 0:
             raise SidkitError(f"generator {self.name}: no training sample (every training sequence has < 2 items)")
@@ -139,10 +194,9 @@ class SIDGenerator:
         cfg = self.config.train
         if not getattr(ctx, "progress", True):
             cfg = attrs.evolve(cfg, progress=False)
-        monitor = self.config.monitor
-        validate = None
+        monitor = None
         if ctx.validate is not None:
-            validate = lambda _model: self._metric(ctx.validate(self), monitor)  # noqa: E731
+            monitor = Monitor(lambda: ctx.validate(self), self.config.monitor, f"generator {self.name}")
         result = fit(
             self.model,
             loss_fn=lambda model, batch: self.loss(batch, model),
@@ -152,9 +206,11 @@ class SIDGenerator:
             seed=int(ctx.seed),
             device=ctx.device,
             workdir=ctx.workdir,
-            validate=validate,
-            metric_name=monitor,
+            validate=monitor,
+            metric_name=self.config.monitor,
+            on_epoch_end=None if monitor is None else monitor.on_epoch_end,
             fingerprint_extra=self._fingerprint(sids, windows),
+            lengths=windows.lengths,
         )
         self.model.eval()
         self.history = list(result.history)
@@ -171,28 +227,25 @@ class SIDGenerator:
             self.build(SIDVocab(sids.codebook_sizes, self.config.user_buckets), seed=int(ctx.seed))
         self.vocab.check(sids, f"generator {self.name} (warm start)")
 
-    def _fingerprint(self, sids: SIDTable, windows: Windows) -> dict[str, Any]:
+    def _fingerprint(self, sids: SIDTable, windows: Windows | CausalWindows) -> dict[str, Any]:
         """What a resumable checkpoint must have been trained with: model, vocabulary, and
         digests of the SIDs and the training samples (same sizes are not enough)."""
         model = {k: v for k, v in self.model.config.to_diff_dict().items() if k != "transformers_version"}
         digest = hashlib.sha256()
-        for array in (sids.codes, windows.inputs.values, windows.inputs.offsets, windows.targets, windows.users):
+        if isinstance(windows, CausalWindows):
+            arrays = (windows.items, windows.is_target, windows.users)
+        else:
+            arrays = (windows.inputs.values, windows.inputs.offsets, windows.targets, windows.users)
+        for array in (sids.codes, *arrays):
             digest.update(np.ascontiguousarray(array).tobytes())
         return {
             "generator": self.name,
             "model": model,
             "max_len": self.max_len,
+            "windows": self.windows,
             **self.vocab.to_json(),
             "data": digest.hexdigest()[:20],
         }
-
-    @staticmethod
-    def _metric(metrics: dict[str, float], name: str) -> float:
-        if name not in metrics:
-            raise SidkitError(
-                f"validation returned no {name!r} (got {', '.join(sorted(metrics)) or 'nothing'}); set monitor to one of them"
-            )
-        return float(metrics[name])
 
     # -- decoding interface --------------------------------------------------------------
     @torch.no_grad()
@@ -210,15 +263,19 @@ class SIDGenerator:
 
         ``parents[b, j]`` is the beam (of the previous call) that new beam ``j`` extends;
         the cache is reordered accordingly. The first call passes ``tokens=None``: every
-        history starts one beam with BOS.
+        history starts one beam (:meth:`first_step`).
         """
         if tokens is None:
-            tokens = torch.full((state.batch, 1), BOS, dtype=torch.long, device=self.device)
+            logits = self.first_step(state)
         else:
             state.reorder(parents)
-        logits = self.decode_step(state, tokens)
+            logits = self.decode_step(state, tokens)
         state.steps += 1
         return logits
+
+    def first_step(self, state: DecodeState) -> torch.Tensor:
+        """Logits ``[B, 1, vocab]`` of the first SID token: by default, feed BOS."""
+        return self.decode_step(state, torch.full((state.batch, 1), BOS, dtype=torch.long, device=self.device))
 
     @torch.no_grad()
     def sequence_log_probs(

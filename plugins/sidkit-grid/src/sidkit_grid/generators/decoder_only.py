@@ -1,10 +1,17 @@
 """Generator ``decoder-only``: a GPT-2 causal LM (transformers' ``GPT2LMHeadModel``) over
-``[history SID tokens] BOS [target SID tokens]``; GRID's decoder-only comparison point.
+``[user token] BOS [SID tokens of the history items] [SID tokens of the next item]``; GRID's
+decoder-only comparison point.
+
+Every position predicts the next token, so the first token of an item is predicted at the
+last token of the item before it (at BOS for an empty history). One window of items is
+then a causal prefix of the next-longer one, and ``windows = "all"`` trains every item of a
+window in one pass with the same predictions a sliding-window sample of each prefix would
+make (a test checks loss and gradients against the sum over prefixes).
 
 Histories are left-padded with position ids counted from each row's first real token, so
-a row's result does not depend on its batch. Decoding computes the history prefix once
-per history (the shared keys/values of :mod:`.incremental`) and then one token per step
-for all beams.
+a row's result does not depend on its batch. Decoding runs the context once per history
+(the shared keys/values of :mod:`.incremental`, and the first token's logits) and then one
+token per step for all beams.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class DecoderOnlyGenerator(SIDGenerator):
     config_class = GPT2Config
     model_class = GPT2LMHeadModel
     context_eos = False
+    context_bos = True
 
     def __init__(self, config: DecoderOnlyConfig | None = None):
         super().__init__(config or DecoderOnlyConfig())
@@ -40,7 +48,7 @@ class DecoderOnlyGenerator(SIDGenerator):
         levels = len(self.vocab.codebook_sizes)
         return GPT2Config(
             vocab_size=vocab_size,
-            n_positions=1 + self.max_len * levels + 1 + levels,
+            n_positions=2 + (self.max_len + 1) * levels,  # user, BOS, max_len + 1 items less one token
             n_embd=c.d_model,
             n_layer=c.num_layers,
             n_head=c.num_heads,
@@ -56,13 +64,19 @@ class DecoderOnlyGenerator(SIDGenerator):
         )
 
     def teacher_forced_logits(self, context: torch.Tensor, targets: torch.Tensor, model=None) -> torch.Tensor:
-        bos = torch.full_like(targets[:, :1], BOS)
-        ids = torch.cat([context, bos, targets[:, :-1]], dim=1)
-        mask = torch.cat([context != PAD, torch.ones_like(targets, dtype=torch.bool)], dim=1)
+        ids = torch.cat([context, targets[:, :-1]], dim=1)
+        mask = torch.cat([context != PAD, torch.ones_like(targets[:, :-1], dtype=torch.bool)], dim=1)
         out = (self.model if model is None else model)(
             input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=False
         )
         return out.logits[:, -targets.shape[1] :]
+
+    def causal_logits(self, inputs: torch.Tensor, model=None) -> torch.Tensor:
+        mask = inputs != PAD
+        out = (self.model if model is None else model)(
+            input_ids=inputs, attention_mask=mask, position_ids=_positions(mask), use_cache=False
+        )
+        return out.logits
 
     def encode_context(self, context: torch.Tensor) -> DecodeState:
         mask = context != PAD
@@ -75,8 +89,12 @@ class DecoderOnlyGenerator(SIDGenerator):
         values = [layer.values * keep for layer in layers]
         n = len(keys)
         state = DecodeState(keys, values, mask_bias(mask, keys[0].dtype), [None] * n, [None] * n)
-        state.positions = mask.sum(1)
+        state.positions = mask.sum(1) - 1
+        state.first_logits = self.model.lm_head(out.last_hidden_state[:, -1:])
         return state
+
+    def first_step(self, state: DecodeState) -> torch.Tensor:
+        return state.first_logits
 
     def decode_step(self, state: DecodeState, tokens: torch.Tensor) -> torch.Tensor:
         tr = self.model.transformer

@@ -28,7 +28,8 @@ class DecodeState:
     ``shared_k/shared_v``: per layer ``[B, H, S, d]`` context keys/values (``shared_bias``
     ``[B, 1, 1, S]`` masks padding); ``own_k/own_v``: per layer ``[B, beams, H, T, d]`` keys/values of
     the ``T`` tokens fed so far; ``steps``: tokens fed so far; ``positions``: ``[B]``
-    position of the first generated token (decoder-only models).
+    position of the last context token, and ``first_logits``: ``[B, 1, vocab]`` logits of the
+    first SID token, computed with the context (decoder-only models).
     """
 
     shared_k: list[torch.Tensor]
@@ -38,6 +39,7 @@ class DecodeState:
     own_v: list[torch.Tensor | None]
     steps: int = 0
     positions: torch.Tensor | None = None
+    first_logits: torch.Tensor | None = None
 
     @property
     def batch(self) -> int:
@@ -51,14 +53,14 @@ class DecodeState:
             return t if rows is None else t[rows]
 
         n = len(self.own_k)
-        positions = None if self.positions is None else pick(self.positions)
         return DecodeState(
             [pick(k) for k in self.shared_k],
             [pick(v) for v in self.shared_v],
             pick(self.shared_bias),
             [None] * n,
             [None] * n,
-            positions=positions,
+            positions=None if self.positions is None else pick(self.positions),
+            first_logits=None if self.first_logits is None else pick(self.first_logits),
         )
 
     def reorder(self, parents: torch.Tensor | None) -> None:

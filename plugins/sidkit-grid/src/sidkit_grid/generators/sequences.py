@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 import numpy as np
-from sidkit.data import sliding_windows
+from sidkit.data import causal_windows, sliding_windows
 from sidkit.errors import ArtifactError
 from sidkit.types import Ragged, SIDTable
 
@@ -28,10 +28,16 @@ __all__ = [
     "history_items",
     "context_tokens",
     "hash_users",
+    "IGNORE",
+    "CausalWindows",
+    "causal_training_windows",
+    "causal_tokens",
 ]
 
 PAD, EOS, BOS = 0, 1, 2
 N_SPECIAL = 3
+IGNORE = -100
+"""Label of a position that is not trained on (``cross_entropy``'s ``ignore_index``)."""
 
 
 def hash_users(users: np.ndarray, buckets: int) -> np.ndarray:
@@ -96,6 +102,11 @@ class Windows:
     def __len__(self) -> int:
         return len(self.targets)
 
+    @property
+    def lengths(self) -> np.ndarray:
+        """History items per sample (already cut to ``max_len``)."""
+        return self.inputs.lengths
+
     def batch(self, rows: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(history items [n, max_len] left-padded with -1, target items [n], users [n])``."""
         offsets = self.inputs.offsets
@@ -129,26 +140,90 @@ def history_items(histories: Ragged, max_len: int) -> np.ndarray:
 
 
 def context_tokens(
-    vocab: SIDVocab, item_tokens: np.ndarray, items: np.ndarray, users: np.ndarray | None, *, eos: bool
+    vocab: SIDVocab,
+    item_tokens: np.ndarray,
+    items: np.ndarray,
+    users: np.ndarray | None,
+    *,
+    eos: bool,
+    bos: bool = False,
+    trim: bool = True,
 ) -> np.ndarray:
-    """Left-padded model context ``[user token] + flattened SID tokens of items [+ eos]``.
+    """Left-padded model context ``[user token] [bos] + flattened SID tokens of items [+ eos]``.
 
-    ``items`` is ``[n, M]`` with -1 for padding (left). Columns that are padding in every
-    row are trimmed, so a batch of short histories costs only its longest row.
+    ``items`` is ``[n, M]`` with -1 for padding (left). With ``trim``, columns that are
+    padding in every row are dropped, so a batch of short histories costs only its longest row.
     """
     n, m = items.shape
     levels = item_tokens.shape[1]
     hist = np.where(items[:, :, None] >= 0, item_tokens[np.maximum(items, 0)], PAD).reshape(n, m * levels)
-    lead = 1 if vocab.user_buckets else 0
+    user = 1 if vocab.user_buckets else 0
+    lead = user + int(bos)
     out = np.full((n, lead + m * levels + int(eos)), PAD, dtype=np.int64)
     out[:, lead : lead + m * levels] = hist
     if eos:
         out[:, -1] = EOS
-    if lead:
+    first_real = (m - (items >= 0).sum(axis=1)) * levels  # where each row's lead tokens go
+    if user:
         if users is None:
             raise ValueError("this model uses user tokens: pass the user index of every history")
-        n_items = (items >= 0).sum(axis=1)
-        out[np.arange(n), (m - n_items) * levels] = vocab.user_tokens(users)
-    used = np.nonzero((out != PAD).any(axis=0))[0]
-    first = int(used[0]) if len(used) else out.shape[1] - 1
-    return out[:, first:]
+        out[np.arange(n), first_real] = vocab.user_tokens(users)
+    if bos:
+        out[np.arange(n), first_real + user] = BOS
+    return _trim(out) if trim else out
+
+
+def _trim(tokens: np.ndarray, *aligned: np.ndarray) -> np.ndarray:
+    """Drop the leading columns that are padding in every row (of ``tokens`` and ``aligned``)."""
+    used = np.nonzero((tokens != PAD).any(axis=0))[0]
+    first = int(used[0]) if len(used) else tokens.shape[1] - 1
+    return tokens[:, first:] if not aligned else (tokens[:, first:], *(a[:, first:] for a in aligned))
+
+
+@attrs.frozen(eq=False)
+class CausalWindows:
+    """All-position samples (:func:`sidkit.data.causal_windows`): window ``j`` holds
+    ``items[j]`` (``[max_len + 1]``, left-padded with -1) of user ``users[j]``, and trains on
+    the items where ``is_target[j]``."""
+
+    items: np.ndarray
+    is_target: np.ndarray
+    users: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Items per window (what a batch is padded to)."""
+        return (self.items >= 0).sum(axis=1)
+
+    @property
+    def n_targets(self) -> int:
+        return int(self.is_target.sum())
+
+
+def causal_training_windows(
+    train: Ragged, max_len: int, users: np.ndarray | None = None, first_target: np.ndarray | None = None
+) -> CausalWindows:
+    """Windows of ``max_len + 1`` items overlapping by one, so that every training target of
+    :func:`training_windows` is trained on exactly once, in one causal pass per window."""
+    rows, items, is_target = causal_windows(train, max_len, first_target=first_target)
+    all_users = np.arange(len(train)) if users is None else np.asarray(users, dtype=np.int64)
+    return CausalWindows(items, is_target, all_users[rows])
+
+
+def causal_tokens(
+    vocab: SIDVocab, item_tokens: np.ndarray, items: np.ndarray, is_target: np.ndarray, users: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(inputs, labels)`` of all-position windows: the sequence ``[user] BOS tokens(items)``
+    without its last token, and at each position the next token where it belongs to a target
+    item, else ``IGNORE``. Rows are left-padded and right-aligned (every row ends with its
+    last token), so a row's positions predicting item ``c`` are those a sliding-window sample
+    of the same history would use."""
+    full = context_tokens(vocab, item_tokens, items, users, eos=False, bos=True, trim=False)
+    levels = item_tokens.shape[1]
+    target = np.zeros(full.shape, dtype=bool)
+    target[:, full.shape[1] - items.shape[1] * levels :] = np.repeat(is_target, levels, axis=1)
+    full, target = _trim(full, target)
+    return full[:, :-1], np.where(target[:, 1:], full[:, 1:], IGNORE)

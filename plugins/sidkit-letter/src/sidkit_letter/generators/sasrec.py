@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from sidkit.artifacts import read_json
 from sidkit.errors import ArtifactError, SidkitError
-from sidkit.training import resolve_device
+from sidkit.training import Monitor, resolve_device
 from sidkit.types import Ragged, SIDTable
 
 from ..configs.generators import SASRecGeneratorConfig
@@ -42,22 +42,16 @@ class SASRecGenerator:
         if sids is not None and sids.n_items != n_items:
             raise SidkitError(f"generator {NAME}: the SID table has {sids.n_items} items but the split {n_items}")
         self.model = build_model(self.config, n_items, seed=int(ctx.seed))
-        monitor = self.config.monitor
-        validate = None
+        monitor = None
         if ctx.validate is not None:
-            validate = lambda _model: self._metric(ctx.validate(self), monitor)  # noqa: E731
-        result = train_sasrec(self.model, self.config, ctx.split.train, ctx, validate=validate, who=f"generator {NAME}")
+            # every metric of each validation lands in the epoch's history as valid/<name>
+            monitor = Monitor(lambda: ctx.validate(self), self.config.monitor, f"generator {NAME}")
+        result = train_sasrec(
+            self.model, self.config, ctx.split.train, ctx, validate=monitor,
+            on_epoch_end=monitor.on_epoch_end if monitor is not None else None, who=f"generator {NAME}",
+        )
         self.history = list(result.history)
         return None
-
-    @staticmethod
-    def _metric(metrics: dict[str, float], name: str) -> float:
-        if name not in metrics:
-            raise SidkitError(
-                f"generator {NAME}: validation returned no {name!r} (got {', '.join(sorted(metrics)) or 'nothing'}); "
-                "set monitor to one of them, or add its cutoff to the evaluator's ks"
-            )
-        return float(metrics[name])
 
     # -- scoring -------------------------------------------------------------------------
     def _require_model(self) -> SASRec:

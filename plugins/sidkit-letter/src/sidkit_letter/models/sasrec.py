@@ -303,6 +303,7 @@ def train_sasrec(
     ctx: Any,
     *,
     validate: Callable[[SASRec], float] | None = None,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
     who: str = "sasrec",
 ) -> FitResult:
     """Train ``model`` in place on the sequences ``train`` with the shared loop.
@@ -310,6 +311,8 @@ def train_sasrec(
     ``ctx`` gives the seed, device, work directory (checkpoints, resume, best weights) and
     ``progress``. ``validate(model)`` is the early-stopping metric; ``None`` = the model's own
     ``config.monitor`` on ``ctx.split.valid`` (no validation when that has no examples).
+    ``on_epoch_end(epoch, record)`` is forwarded to :func:`sidkit.training.fit` (e.g.
+    :meth:`sidkit.training.Monitor.on_epoch_end`, which adds ``valid/<name>`` metrics).
     """
     _check_items(train, model.n_items, f"{who}: the training sequences")
     windows = training_windows(train, model.max_len, config.windows)
@@ -341,6 +344,7 @@ def train_sasrec(
         workdir=getattr(ctx, "workdir", None),
         validate=validate,
         metric_name=config.monitor,
+        on_epoch_end=on_epoch_end,
         fingerprint_extra=_fingerprint(model, config, windows),
     )
     model.eval()

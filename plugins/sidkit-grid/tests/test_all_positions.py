@@ -1,0 +1,102 @@
+"""All-position training (``windows = "all"``) of the causal ``decoder-only`` generator:
+one pass over a window equals the sliding-window samples of all its prefixes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from seq_toys import random_sids, successor_split, tiny, train_config
+from sidkit.context import Context
+from sidkit.data import causal_windows, sliding_windows
+from sidkit.errors import SidkitError
+from sidkit.types import Ragged
+from sidkit_grid.configs import DecoderOnlyConfig
+from sidkit_grid.generators.sequences import IGNORE, SIDVocab
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _built(windows: str, sids, user_buckets: int = 0):
+    gen = tiny("decoder-only", windows=windows, user_buckets=user_buckets, max_len=6)
+    gen.build(SIDVocab(sids.codebook_sizes, user_buckets), seed=3)
+    gen.model.train()  # dropout is 0: train mode is deterministic
+    return gen
+
+
+def _loss_and_grads(gen, sids, train, users, first_target=None):
+    windows = gen.training_samples(train, users, first_target)
+    gen.model.zero_grad()
+    loss = gen.loss(gen.batch(sids, windows, np.arange(len(windows))), reduction="sum")
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in gen.model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("user_buckets", [0, 5])
+@pytest.mark.parametrize("first_target", [None, np.array([0, 3, 0])])
+def test_all_positions_loss_and_gradient_equal_the_sum_over_prefixes(user_buckets, first_target):
+    sids = random_sids(20, sizes=(4, 4, 3))
+    # sequences no longer than max_len + 1 = 7: one window each, so every prefix is whole
+    train = Ragged.from_lists([[1, 5, 9, 2, 7], [3, 4, 0, 11, 12, 13, 14], [8, 19]])
+    users = np.array([10, 11, 12])
+    gen = _built("all", sids, user_buckets)
+    all_loss, all_grads = _loss_and_grads(gen, sids, train, users, first_target)
+    ref = _built("sliding", sids, user_buckets)
+    ref.model.load_state_dict(gen.model.state_dict())
+    sl_loss, sl_grads = _loss_and_grads(ref, sids, train, users, first_target)
+    n_targets = len(sliding_windows(train, 6, first_target=first_target)[1]) * sids.n_levels
+    assert gen.training_samples(train, users, first_target).n_targets * sids.n_levels == n_targets
+    assert n_targets == (4 + 6 + 1 if first_target is None else 4 + 4 + 1) * 3
+    torch.testing.assert_close(all_loss, sl_loss, rtol=1e-5, atol=1e-4)
+    assert all_grads.keys() == sl_grads.keys()
+    for name, grad in all_grads.items():
+        torch.testing.assert_close(grad, sl_grads[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_all_position_labels_mark_only_target_items():
+    sids = random_sids(20, sizes=(4, 4, 3))
+    gen = _built("all", sids, user_buckets=5)
+    train = Ragged.from_lists([[1, 5, 9], [3, 4]])
+    batch = gen.batch(sids, gen.training_samples(train, np.array([0, 1])), np.arange(2))
+    inputs, labels = batch["inputs"].numpy(), batch["labels"].numpy()
+    tokens = gen.item_tokens(sids)
+    # row 0: [user, BOS, tok(1), tok(5), tok(9)] less the last token; labels: tok(5), tok(9)
+    assert inputs.shape == (2, 2 + 3 * 3 - 1)
+    assert inputs[0, 1] == 2 and inputs[0, 0] == gen.vocab.user_tokens(np.array([0]))[0]
+    assert (labels[0] != IGNORE).sum() == 6 and (labels[0, -6:] == np.r_[tokens[5], tokens[9]]).all()
+    # row 1 is left-padded by one item; its only target is item 4
+    assert (inputs[1, :3] == 0).all() and (labels[1] != IGNORE).sum() == 3 and (labels[1, -3:] == tokens[4]).all()
+
+
+def test_long_sequences_are_cut_into_windows_overlapping_by_one():
+    train = Ragged.from_lists([list(range(10))])
+    rows, items, is_target = causal_windows(train, 3)
+    # windows from the end: [6..9], [3..6], [0..3]; each first item is context only
+    assert items.tolist() == [[6, 7, 8, 9], [3, 4, 5, 6], [0, 1, 2, 3]]
+    assert sorted(items[is_target].tolist()) == list(range(1, 10))
+    assert rows.tolist() == [0, 0, 0]
+
+
+def test_tiger_refuses_all_position_windows():
+    sids = random_sids(20, sizes=(4, 4, 3))
+    gen = tiny("tiger")
+    gen.build(SIDVocab(sids.codebook_sizes), seed=0)
+    with pytest.raises(SidkitError, match="windows = 'sliding'"):
+        gen.causal_logits(torch.zeros((1, 3), dtype=torch.long))
+
+
+def test_windows_option_is_validated():
+    with pytest.raises(ValueError, match="windows"):
+        DecoderOnlyConfig(windows="every")
+
+
+def test_all_positions_learns_the_planted_rule():
+    split = successor_split()
+    sids = random_sids(split.n_items)
+    gen = tiny("decoder-only", windows="all", train=train_config(epochs=30))
+    gen.fit(sids, Context(split=split, progress=False))
+    from sidkit_grid.configs import BeamConfig
+    from sidkit_grid.decoding.beam import BeamDecoder
+
+    ranks = BeamDecoder(BeamConfig(beam_width=10)).rank(gen, sids, split.valid.histories, 10, None)
+    assert float((ranks.items[:, 0] == split.valid.targets.values).mean()) >= 0.95
