@@ -164,3 +164,40 @@ def write_summary(path: Path, done: bool, fields: dict[str, Any]) -> dict[str, A
     summary = {"status": "done" if done else "running", **fields}
     write_json(path, summary)
     return summary
+
+
+# -- machine ---------------------------------------------------------------------------------
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's ``model name`` from ``/proc/cpuinfo`` (or the given text of it), else
+    :func:`platform.processor`, else ``"unknown"``."""
+    import platform
+
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "model name" and value.strip():
+            return value.strip()
+    return platform.processor() or "unknown"
+
+
+def machine_facts() -> dict[str, Any]:
+    """CPU model and count, Python, torch version and its thread count (JSON-ready)."""
+    import os
+    import platform
+
+    import torch
+
+    return {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }

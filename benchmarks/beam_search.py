@@ -3,7 +3,11 @@
 Trains a GRID-size ``tiger`` briefly (synthetic data by default, or an interaction file via
 ``--data``), then decodes the same histories with both at several beam widths, constrained
 to valid SIDs (HF: ``prefix_allowed_tokens_fn`` over a prefix dict), and reports top-K
-agreement, times and the speed ratio. Last line: ``speedup_vs_hf_generate_w20=<ratio>``.
+agreement, times and the speed ratio. Both decoders are warmed up on a few histories first,
+then the timed comparison runs ``--repeats`` times per width; the table gives median
+seconds and the min / median / max speed-up. Exits with status 1 when fewer than 99 % of the
+histories get the same top-K from both at any width. Last line:
+``speedup_vs_hf_generate_w20=<median ratio>``.
 
 ``--million``: constrained decoding over a 1,000,000-item catalog of random 3 × 256 SIDs,
 reporting index size, decode time and peak RSS (must stay < 2 GB).
@@ -17,7 +21,7 @@ process so that its peak RSS is its own. Prints peak RSS above the pre-decoding 
 whether the rankings equal those of the first cap. Last line:
 ``rss_ratio_uncapped_vs_default=<ratio>`` (one batch of all histories vs the default cap).
 
-    .venv/bin/python benchmarks/beam_search.py [--threads 1] [--data Beauty.inter.tsv]
+    .venv/bin/python benchmarks/beam_search.py [--threads 1] [--repeats 3] [--data Beauty.inter.tsv]
     .venv/bin/python benchmarks/beam_search.py --million
     .venv/bin/python benchmarks/beam_search.py --wide --threads 1 [--model tiger] [--histories 256]
 """
@@ -28,6 +32,7 @@ import argparse
 import hashlib
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -122,7 +127,31 @@ def hf_generate(gen: TigerGenerator, sids: SIDTable, histories: Ragged, width: i
     return items.numpy(), item_scores.numpy(), seconds
 
 
-def compare(args) -> None:
+MIN_AGREEMENT = 0.99  # share of histories whose top-K sets must equal HF generate's
+WARMUP_HISTORIES = 4
+
+
+def spread(values) -> tuple[float, float, float]:
+    """``(min, median, max)`` of ``values``."""
+    values = list(values)
+    return min(values), statistics.median(values), max(values)
+
+
+def agreement(ours_items: np.ndarray, hf_items: np.ndarray, k: int) -> tuple[float, float]:
+    """``(same, overlap)``: share of rows whose top-``k`` sets are equal, and the mean share
+    of a row's ``k`` items that both hold."""
+    pairs = list(zip(ours_items.tolist(), hf_items.tolist(), strict=True))
+    same = float(np.mean([set(a) == set(b) for a, b in pairs]))
+    overlap = float(np.mean([len(set(a) & set(b)) / k for a, b in pairs]))
+    return same, overlap
+
+
+def agreement_failures(same_by_width: dict[int, float], threshold: float = MIN_AGREEMENT) -> list[str]:
+    """``"width W: 0.973"`` for every width whose top-K agreement is below ``threshold``."""
+    return [f"width {w}: {same:.3f}" for w, same in same_by_width.items() if not same >= threshold]
+
+
+def compare(args) -> int:
     torch.manual_seed(args.seed)
     split = load_split(args)
     sids = random_sids(split.n_items, 3, 256, args.seed, dedup=True)
@@ -135,31 +164,51 @@ def compare(args) -> None:
         len(split.valid), min(args.histories, len(split.valid)), replace=False
     )
     histories = split.valid.histories.take(rows)
+    warmup = histories.take(np.arange(min(WARMUP_HISTORIES, len(histories))))
     index = PrefixIndex(sids)
-    ratios = {}
+    ratios, same_by_width = {}, {}
     print(
-        f"{'width':>5} {'ours_s':>8} {'hf_s':>8} {'speedup':>8} {'same_topK':>9} {'overlap@K':>9} {'max|dscore|':>11}"
+        f"{len(histories)} histories, {args.repeats} timed repeats per width after a warm-up of both decoders on "
+        f"{len(warmup)}; seconds are medians"
+    )
+    print(
+        f"{'width':>5} {'ours_s':>8} {'hf_s':>8} {'speedup min/median/max':>23} {'same_topK':>9} {'overlap@K':>9} "
+        f"{'max|dscore|':>11}"
     )
     for width in args.widths:
         k = min(args.k, width)
         decoder = BeamDecoder(BeamConfig(beam_width=width, batch_size=len(histories)))
-        decoder.rank(gen, sids, histories.take(np.arange(4)), k, None)  # warm-up
-        t = time.perf_counter()
-        ours = decoder.rank(gen, sids, histories, k, None)
-        ours_s = time.perf_counter() - t
-        hf_items, hf_scores, hf_s = hf_generate(gen, sids, histories, width, index, k)
-        same = np.mean([set(a) == set(b) for a, b in zip(ours.items.tolist(), hf_items.tolist(), strict=True)])
-        overlap = np.mean(
-            [len(set(a) & set(b)) / k for a, b in zip(ours.items.tolist(), hf_items.tolist(), strict=True)]
-        )
-        finite = np.isfinite(ours.scores) & np.isfinite(hf_scores)
-        dscore = float(np.abs(ours.scores - hf_scores)[finite].max()) if finite.any() else float("nan")
-        ratios[width] = hf_s / ours_s
+        decoder.rank(gen, sids, warmup, k, None)  # warm-up: prefix index, allocator, kernels
+        hf_generate(gen, sids, warmup, width, index, k)
+        ours_times, hf_times, same_min, overlap_min, dscore = [], [], 1.0, 1.0, 0.0
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            ours = decoder.rank(gen, sids, histories, k, None)
+            ours_times.append(time.perf_counter() - t)
+            hf_items, hf_scores, hf_s = hf_generate(gen, sids, histories, width, index, k)
+            hf_times.append(hf_s)
+            same, overlap = agreement(ours.items, hf_items, k)
+            same_min, overlap_min = min(same_min, same), min(overlap_min, overlap)
+            finite = np.isfinite(ours.scores) & np.isfinite(hf_scores)
+            diff = float(np.abs(ours.scores - hf_scores)[finite].max()) if finite.any() else float("nan")
+            dscore = max(dscore, diff) if not np.isnan(diff) else dscore
+        lo, mid, hi = spread(hf / ours for hf, ours in zip(hf_times, ours_times, strict=True))
+        ratios[width], same_by_width[width] = mid, same_min
         print(
-            f"{width:>5} {ours_s:>8.3f} {hf_s:>8.3f} {ratios[width]:>7.1f}x {same:>9.3f} {overlap:>9.3f} {dscore:>11.2e}"
+            f"{width:>5} {statistics.median(ours_times):>8.3f} {statistics.median(hf_times):>8.3f} "
+            f"{f'{lo:.1f}x / {mid:.1f}x / {hi:.1f}x':>23} {same_min:>9.3f} {overlap_min:>9.3f} {dscore:>11.2e}"
         )
     print(f"peak RSS {peak_rss_mb():.0f} MB")
-    print(f"speedup_vs_hf_generate_w20={ratios.get(20, float('nan')):.2f}")
+    print(f"speedup_vs_hf_generate_w20={ratios.get(20, float('nan')):.2f}", flush=True)
+    failures = agreement_failures(same_by_width)
+    if failures:
+        print(
+            f"error: top-{args.k} agreement with HF generate below {MIN_AGREEMENT} (share of histories with the same "
+            f"top-K, worst repeat) at {'; '.join(failures)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def million(args) -> None:
@@ -250,6 +299,7 @@ def main(argv=None) -> None:
     p.add_argument("--histories", type=int, default=256)
     p.add_argument("--widths", type=int, nargs="+", default=[10, 20, 50])
     p.add_argument("--k", type=int, default=10, help="top-K compared")
+    p.add_argument("--repeats", type=int, default=3, help="timed comparisons per width (after one warm-up)")
     p.add_argument("--batch-size", type=int, default=256, help="histories per batch (--million)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--seed", type=int, default=0)
@@ -259,13 +309,15 @@ def main(argv=None) -> None:
     p.add_argument("--wide-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--max-beams", type=int, default=MAX_BEAMS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.wide_child:
         return wide_child(args)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {' '.join(sys.argv)}")
-    (million if args.million else wide if args.wide else compare)(args)
+    return (million if args.million else wide if args.wide else compare)(args) or 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
