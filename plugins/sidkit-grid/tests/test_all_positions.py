@@ -100,3 +100,39 @@ def test_all_positions_learns_the_planted_rule():
 
     ranks = BeamDecoder(BeamConfig(beam_width=10)).rank(gen, sids, split.valid.histories, 10, None)
     assert float((ranks.items[:, 0] == split.valid.targets.values).mean()) >= 0.95
+
+
+# -- windows = "sample" -------------------------------------------------------------------------
+def test_sampled_windows_draw_prefixes_of_the_right_sequence():
+    from sidkit_grid.generators.sequences import sampled_windows
+
+    train = Ragged.from_lists([[1, 5, 9, 2, 7], [3], [3, 4, 0], [8, 19]])
+    sampled = sampled_windows(train, 4, per_sequence=3, users=np.array([10, 11, 12, 13]))
+    assert len(sampled) == 3 * 3  # the one-item sequence gives no sample
+    torch.manual_seed(0)
+    picks = sampled.draw(np.arange(len(sampled)))
+    users = sampled.windows.users[picks]
+    assert users.tolist() == [10, 10, 10, 12, 12, 12, 13, 13, 13]
+    torch.manual_seed(0)
+    assert (sampled.draw(np.arange(len(sampled))) == picks).all()  # the global RNG decides
+    many = sampled.draw(np.zeros(2000, dtype=np.int64))
+    assert set(sampled.windows.targets[many].tolist()) == {5, 9, 2, 7}  # every prefix of sequence 0
+
+
+def test_tiger_learns_the_planted_rule_from_sampled_prefixes():
+    from sidkit_grid.configs import BeamConfig
+    from sidkit_grid.decoding.beam import BeamDecoder
+
+    split = successor_split()
+    sids = random_sids(split.n_items)
+    gen = tiny("tiger", windows="sample", samples_per_sequence=8, train=train_config(epochs=20))
+    gen.fit(sids, Context(split=split, progress=False))
+    ranks = BeamDecoder(BeamConfig(beam_width=10)).rank(gen, sids, split.valid.histories, 10, None)
+    assert float((ranks.items[:, 0] == split.valid.targets.values).mean()) >= 0.9
+
+
+def test_tiger_windows_option_is_validated():
+    from sidkit_grid.configs import TigerConfig
+
+    with pytest.raises(ValueError, match="windows"):
+        TigerConfig(windows="all")

@@ -17,7 +17,8 @@ __all__ = ["GridOptimConfig", "GridTrainConfig", "TigerConfig", "DecoderOnlyConf
 
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 MONITORS = ("ndcg@10", "recall@10")
-WINDOWS = ("all", "sliding")
+WINDOWS = ("all", "sliding", "sample")
+TIGER_WINDOWS = ("sliding", "sample")
 
 
 def _redefault(cls: type, name: str, default):
@@ -51,7 +52,8 @@ class _SequenceModelConfig:
     TIGER user tokens, the user index hashed into that many buckets and prepended (0 = off,
     GRID's best). ``d_model``/``d_ff``/``num_heads``/``dropout``/``activation``: transformer
     sizes. ``monitor``: the validation metric early stopping and best-checkpoint selection
-    follow. ``train``: the shared training loop's settings.
+    follow. ``samples_per_sequence``: with ``windows = "sample"``, the random prefixes each
+    training sequence gives per epoch. ``train``: the shared training loop's settings.
     """
 
     max_len: int = attrs.field(default=20, validator=between(1, 512))
@@ -62,6 +64,7 @@ class _SequenceModelConfig:
     dropout: float = attrs.field(default=0.1, validator=between(0.0, 1.0))
     activation: str = attrs.field(default="relu", validator=one_of(ACTIVATIONS))
     monitor: str = attrs.field(default="ndcg@10", validator=one_of(MONITORS))
+    samples_per_sequence: int = attrs.field(default=1, validator=at_least(1))
     train: GridTrainConfig = attrs.field(factory=GridTrainConfig)
 
 
@@ -69,8 +72,10 @@ class _SequenceModelConfig:
 class TigerConfig(_SequenceModelConfig):
     """TIGER's T5 encoder–decoder; defaults are GRID's (4 + 4 layers, 6 heads × ``d_kv`` 64,
     ``d_model`` 128, ``d_ff`` 1024, dropout 0.1, ReLU). ``relative_attention_buckets``: T5's
-    relative-position buckets."""
+    relative-position buckets. ``windows``: ``"sliding"`` (every prefix of a history is a sample,
+    GRID) or ``"sample"`` (``samples_per_sequence`` random prefixes per history and epoch)."""
 
+    windows: str = attrs.field(default="sliding", validator=one_of(TIGER_WINDOWS))
     encoder_layers: int = attrs.field(default=4, validator=at_least(1))
     decoder_layers: int = attrs.field(default=4, validator=at_least(1))
     d_kv: int = attrs.field(default=64, validator=at_least(1))
@@ -88,7 +93,8 @@ class DecoderOnlyConfig(_SequenceModelConfig):
     to 8 (the depth of TIGER's 4 + 4); ``num_heads`` must divide ``d_model`` (default 4 ×
     32). ``windows``: ``"all"`` (default) trains every item of a window of ``max_len + 1``
     items in one causal pass (windows overlap by one item, so every training transition is
-    a target exactly once); ``"sliding"`` makes every prefix a separate sample (GRID)."""
+    a target exactly once); ``"sliding"`` makes every prefix a separate sample (GRID);
+    ``"sample"`` draws ``samples_per_sequence`` random prefixes per history and epoch."""
 
     windows: str = attrs.field(default="all", validator=one_of(WINDOWS))
     num_layers: int = attrs.field(default=8, validator=at_least(1))

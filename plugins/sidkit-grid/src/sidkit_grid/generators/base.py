@@ -29,9 +29,11 @@ from .sequences import (
     SIDVocab,
     Windows,
     causal_tokens,
+    SampledWindows,
     causal_training_windows,
     context_tokens,
     history_items,
+    sampled_windows,
     training_windows,
 )
 
@@ -132,20 +134,24 @@ class SIDGenerator:
 
     def training_samples(
         self, train: Ragged, users: np.ndarray | None = None, first_target: np.ndarray | None = None
-    ) -> Windows | CausalWindows:
+    ) -> Windows | CausalWindows | SampledWindows:
         """The samples of ``config.windows`` over training sequences ``train``."""
         if self.windows == "all":
             return causal_training_windows(train, self.max_len, users, first_target)
+        if self.windows == "sample":
+            return sampled_windows(train, self.max_len, self.config.samples_per_sequence, users, first_target)
         return training_windows(train, self.max_len, users, first_target)
 
     @property
     def windows(self) -> str:
         return getattr(self.config, "windows", "sliding")
 
-    def batch(self, sids: SIDTable, windows: Windows | CausalWindows, rows: np.ndarray) -> Any:
+    def batch(self, sids: SIDTable, windows: Windows | CausalWindows | SampledWindows, rows: np.ndarray) -> Any:
         """CPU batch of samples ``rows``: ``(context tokens, target tokens)`` of sliding windows,
         or ``{"inputs", "labels"}`` of all-position windows."""
         user_tokens = bool(self.vocab.user_buckets)
+        if isinstance(windows, SampledWindows):
+            windows, rows = windows.windows, windows.draw(rows)
         if isinstance(windows, CausalWindows):
             inputs, labels = causal_tokens(
                 self.vocab,
@@ -227,11 +233,14 @@ class SIDGenerator:
             self.build(SIDVocab(sids.codebook_sizes, self.config.user_buckets), seed=int(ctx.seed))
         self.vocab.check(sids, f"generator {self.name} (warm start)")
 
-    def _fingerprint(self, sids: SIDTable, windows: Windows | CausalWindows) -> dict[str, Any]:
+    def _fingerprint(self, sids: SIDTable, windows: Windows | CausalWindows | SampledWindows) -> dict[str, Any]:
         """What a resumable checkpoint must have been trained with: model, vocabulary, and
         digests of the SIDs and the training samples (same sizes are not enough)."""
         model = {k: v for k, v in self.model.config.to_diff_dict().items() if k != "transformers_version"}
         digest = hashlib.sha256()
+        per_sequence = None
+        if isinstance(windows, SampledWindows):
+            windows, per_sequence = windows.windows, windows.per_sequence
         if isinstance(windows, CausalWindows):
             arrays = (windows.items, windows.is_target, windows.users)
         else:
@@ -242,7 +251,7 @@ class SIDGenerator:
             "generator": self.name,
             "model": model,
             "max_len": self.max_len,
-            "windows": self.windows,
+            "windows": self.windows if per_sequence is None else [self.windows, per_sequence],
             **self.vocab.to_json(),
             "data": digest.hexdigest()[:20],
         }

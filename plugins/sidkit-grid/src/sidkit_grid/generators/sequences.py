@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import torch
 from sidkit.data import causal_windows, sliding_windows
 from sidkit.errors import ArtifactError
 from sidkit.types import Ragged, SIDTable
@@ -32,6 +33,9 @@ __all__ = [
     "CausalWindows",
     "causal_training_windows",
     "causal_tokens",
+    "SampledWindows",
+    "sampled_windows",
+    "targets_per_sequence",
 ]
 
 PAD, EOS, BOS = 0, 1, 2
@@ -122,9 +126,50 @@ def training_windows(
     ``first_target`` (per sequence) keeps only targets from that position on."""
     inputs, targets = sliding_windows(train, max_len, first_target=first_target)
     users = np.arange(len(train)) if users is None else np.asarray(users, dtype=np.int64)
+    return Windows(inputs, targets, np.repeat(users, targets_per_sequence(train, first_target)))
+
+
+def targets_per_sequence(train: Ragged, first_target: np.ndarray | None = None) -> np.ndarray:
+    """Sliding-window samples of each training sequence (they come sequence by sequence)."""
     first = np.ones(len(train), dtype=np.int64) if first_target is None else np.maximum(first_target, 1)
-    per_row = np.maximum(train.lengths - first, 0)
-    return Windows(inputs, targets, np.repeat(users, per_row))
+    return np.maximum(train.lengths - first, 0)
+
+
+@attrs.frozen(eq=False)
+class SampledWindows:
+    """``per_sequence`` sliding-window samples of every training sequence, drawn afresh each
+    time a batch is built (``windows = "sample"``): an epoch sees each sequence that many
+    times, at random prefixes. The draws use torch's global RNG, which the training loop
+    seeds and checkpoints, so a resumed run draws the same prefixes."""
+
+    windows: Windows
+    starts: np.ndarray  # first sample of each sequence in ``windows``
+    counts: np.ndarray  # its number of samples (> 0)
+    per_sequence: int
+
+    def __len__(self) -> int:
+        return len(self.starts) * self.per_sequence
+
+    @property
+    def lengths(self) -> None:
+        """Unknown before the draw: no length grouping."""
+        return None
+
+    def draw(self, rows: np.ndarray) -> np.ndarray:
+        """Sample indices into ``windows`` for example indices ``rows``."""
+        seq = np.asarray(rows) // self.per_sequence
+        u = torch.rand(len(seq), dtype=torch.float64).numpy()
+        return self.starts[seq] + np.minimum((u * self.counts[seq]).astype(np.int64), self.counts[seq] - 1)
+
+
+def sampled_windows(
+    train: Ragged, max_len: int, per_sequence: int, users: np.ndarray | None = None, first_target: np.ndarray | None = None
+) -> SampledWindows:
+    """:class:`SampledWindows` over the sliding windows of ``train``."""
+    counts = targets_per_sequence(train, first_target)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    keep = counts > 0
+    return SampledWindows(training_windows(train, max_len, users, first_target), starts[keep], counts[keep], per_sequence)
 
 
 def last_items(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_len: int) -> np.ndarray:
