@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sidkit.artifacts import read_json, write_json
+from sidkit.data import causal_windows
 from sidkit.errors import ArtifactError, SidkitError
 from sidkit.metrics import ranking_metrics
 from sidkit.training import FitResult, fit
@@ -205,20 +206,16 @@ def training_windows(train: Ragged, max_len: int, mode: str = "last") -> np.ndar
     """Training windows ``[N, max_len + 1]`` of token ids (item + 1), left-padded with 0.
 
     ``"last"``: one window per sequence of at least 2 items, its last ``max_len + 1`` items.
-    ``"all"``: windows ending at ``end``, ``end - max_len``, ``end - 2·max_len``, ... so that
-    consecutive windows overlap by one item and every transition is a target exactly once.
+    ``"all"``: :func:`sidkit.data.causal_windows`, windows ending at ``end``,
+    ``end - max_len``, ``end - 2·max_len``, ... so that consecutive windows overlap by one
+    item and every transition is a target exactly once.
     """
-    lengths = train.lengths
-    rows = np.flatnonzero(lengths >= 2)
-    starts, ends = train.offsets[:-1][rows], train.offsets[1:][rows]
     if mode == "all":
-        per_row = -(-(lengths[rows] - 1) // max_len)  # ceil((len - 1) / max_len)
-        which = np.repeat(np.arange(len(rows)), per_row)
-        back = np.arange(len(which)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-        starts, ends = starts[which], ends[which] - back * max_len
-    elif mode != "last":
+        return causal_windows(train, max_len)[1] + 1
+    if mode != "last":
         raise ValueError(f"windows must be 'last' or 'all', got {mode!r}")
-    return last_items(train.values, starts, ends, max_len + 1) + 1
+    rows = np.flatnonzero(train.lengths >= 2)
+    return last_items(train.values, train.offsets[:-1][rows], train.offsets[1:][rows], max_len + 1) + 1
 
 
 def sample_negatives(windows: torch.Tensor, n_items: int) -> torch.Tensor:
