@@ -144,7 +144,7 @@ class SIDGenerator:
 
     @property
     def windows(self) -> str:
-        return getattr(self.config, "windows", "sliding")
+        return self.config.windows
 
     def batch(self, sids: SIDTable, windows: Windows | CausalWindows | SampledWindows, rows: np.ndarray) -> Any:
         """CPU batch of samples ``rows``: ``(context tokens, target tokens)`` of sliding windows,
