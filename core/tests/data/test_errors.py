@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
 import re
 
@@ -161,3 +163,93 @@ def test_recbole_item_float(write):
     inter = write("x.inter", "user_id:token\titem_id:token\ttimestamp:float\nu\ti\t1\n")
     items = write("x.item", 'item_id:token\ttitle:token\tprice:float\ni\t"two\nlines"\tcheap\n')
     raises_at(items, 2, r"price 'cheap' is not a number", "recbole", path=str(inter), items=str(items))
+
+
+# -- text encoding and compression ---------------------------------------------------------
+BOM = "\ufeff"
+AMAZON_REVIEW = json.dumps({"reviewerID": "u", "asin": "i", "overall": 5.0, "unixReviewTime": 1}) + "\n"
+BOM_CASES = {
+    "csv+jsonl": (
+        "delimited",
+        {"inter.csv": HEADER + "u,i,1\n", "items.jsonl": '{"item_id": "i", "title": "T"}\n'},
+    ),
+    "tsv.gz": ("delimited", {"inter.tsv.gz": "user_id\titem_id\ttimestamp\nu\ti\t1\n"}),
+    "recbole": (
+        "recbole",
+        {
+            "x.inter": "user_id:token\titem_id:token\ttimestamp:float\nu\ti\t1\n",
+            "x.item": "item_id:token\ttitle:token\ni\tT\n",
+        },
+    ),
+    "movielens-csv": (
+        "movielens",
+        {
+            "ml/ratings.csv": "userId,movieId,rating,timestamp\nu,i,5,1\n",
+            "ml/movies.csv": "movieId,title,genres\ni,T,Drama\n",
+        },
+    ),
+    "movielens-dat": ("movielens", {"ml/ratings.dat": "u::i::5::1\n", "ml/movies.dat": "i::T::Drama\n"}),
+    "amazon": ("amazon", {"reviews_X_5.json.gz": AMAZON_REVIEW, "meta_X.json": "{'asin': 'i', 'title': 'T'}\n"}),
+}
+
+
+@pytest.mark.parametrize("fmt, files", BOM_CASES.values(), ids=BOM_CASES.keys())
+def test_utf8_bom_is_ignored(write, fmt, files):
+    paths = [write(name, BOM + text) for name, text in files.items()]
+    fields = {"path": str(paths[0].parent if fmt == "movielens" else paths[0])}
+    if len(paths) > 1 and fmt != "movielens":
+        fields["items"] = str(paths[1])
+    ds = load_dataset(fmt, **fields)
+    assert (ds.interactions.user_ids, ds.catalog.item_ids) == (["u"], ["i"])
+    if len(paths) > 1:
+        assert ds.catalog.fields[0]["title"] == "T"
+
+
+@pytest.mark.parametrize(
+    "corrupt, reason",
+    [
+        (lambda data: data[:-30], r"truncated gzip file: the compressed data ends early"),
+        (lambda data: b"\x1f\x8b" + b"x" * 20, r"corrupt gzip file \(Unknown compression method\)"),
+        (lambda data: data[:-8] + bytes(8), r"corrupt gzip file \(CRC check failed"),
+    ],
+    ids=["truncated", "bad-method", "bad-crc"],
+)
+@pytest.mark.parametrize("fmt, name", [("delimited", "inter.csv.gz"), ("amazon", "reviews_X_5.json.gz")])
+def test_broken_gzip(tmp_path, fmt, name, corrupt, reason):
+    text = HEADER + "u,i,1\n" * 300 if fmt == "delimited" else REVIEW * 300
+    path = tmp_path / name
+    path.write_bytes(corrupt(gzip.compress(text.encode())))
+    with pytest.raises(DataError) as info:
+        load_dataset(fmt, path=str(path))
+    assert info.value.path == path and str(info.value).startswith(f"{path}: ")
+    assert re.match(reason, info.value.reason), info.value.reason
+
+
+def test_gz_name_but_not_gzip(tmp_path):
+    path = tmp_path / "inter.csv.gz"
+    path.write_bytes(bz2.compress((HEADER + "u,i,1\n").encode()))
+    reason = r"not valid utf-8 text .*; the name ends in \.gz but the file is not gzip-compressed"
+    raises_at(path, 1, reason, "delimited", path=str(path))
+
+
+def test_jsonl_not_utf8(write):
+    inter = write("inter.csv", HEADER + "u,i1,1\n")
+    items = write("items.jsonl", '{"item_id": "i1"}\n{"item_id": "José"}\n', encoding="latin-1")
+    raises_at(items, 2, "not valid utf-8 text", "delimited", path=str(inter), items=str(items))
+
+
+# -- timestamps out of range ---------------------------------------------------------------
+INT64_RANGE = "between -9223372036854775808 and 9223372036854775807"
+
+
+@pytest.mark.parametrize("value", ["1e30", "-1e19", "99999999999999999999"])
+def test_timestamp_out_of_range(write, value):
+    path = write("inter.csv", HEADER + f"u,i,1\nu,j,{value}\n")
+    err = raises_at(path, 3, rf"timestamp '{value}' is out of range; expected seconds", "delimited", path=str(path))
+    assert INT64_RANGE in err.reason
+
+
+def test_amazon_timestamp_out_of_range(write):
+    line = json.dumps({"reviewerID": "A", "asin": "B2", "unixReviewTime": 1e30}) + "\n"
+    path = write("reviews_X_5.json", REVIEW + line)
+    raises_at(path, 2, r"unixReviewTime '1e\+30' is out of range", "amazon", path=str(path))

@@ -28,3 +28,11 @@ def test_format_info(tiny):
     text = format_info(dataset_info(tiny(ROWS)))
     assert "users with tied last pair  50.0%" in text
     assert "interactions" in text and "1970-01-02 (86401)" in text
+
+
+@pytest.mark.parametrize("ts", [1583065200000, 9_000_000_000_000_000_000], ids=["milliseconds", "int64-max"])
+def test_info_clock_not_in_seconds(tiny, ts):
+    info = dataset_info(tiny([("a", "x", ts), ("a", "y", ts + 1)]))
+    assert (info["date_min"], info["date_max"], info["timestamp_max"]) == (None, None, ts + 1)
+    assert f"{ts} (not a date in seconds)" in format_info(info)
+    json.dumps(info)

@@ -12,8 +12,17 @@ from .model import Dataset
 __all__ = ["dataset_info", "format_info"]
 
 
-def _date(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).date().isoformat()
+def _date(ts: int) -> str | None:
+    """The UTC date of Unix time ``ts``, or None when it is no date in years 1-9999
+    (timestamps of another clock, e.g. milliseconds)."""
+    try:
+        return datetime.fromtimestamp(ts, tz=timezone.utc).date().isoformat()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _when(date: str | None, ts: int) -> str:
+    return f"{date} ({ts})" if date is not None else f"{ts} (not a date in seconds)"
 
 
 def _share(part: int, whole: int) -> float:
@@ -26,6 +35,7 @@ def dataset_info(ds: Dataset) -> dict[str, Any]:
     ``tied_consecutive_share``: share of consecutive pairs in users' sequences with equal
     timestamps; ``tied_last_pair_share``: share of users (with >= 2 interactions) whose
     last two interactions have equal timestamps, i.e. whose test target's order is arbitrary.
+    ``date_min``/``date_max`` are None when the timestamps are no Unix seconds of years 1-9999.
     """
     inter = ds.interactions
     ts = inter.timestamp
@@ -67,8 +77,8 @@ ROWS = (
     ("items", lambda i: i["items"]),
     ("interactions", lambda i: i["interactions"]),
     ("density", lambda i: f"{i['density']:.4%}"),
-    ("first interaction", lambda i: f"{i['date_min']} ({i['timestamp_min']})"),
-    ("last interaction", lambda i: f"{i['date_max']} ({i['timestamp_max']})"),
+    ("first interaction", lambda i: _when(i["date_min"], i["timestamp_min"])),
+    ("last interaction", lambda i: _when(i["date_max"], i["timestamp_max"])),
     ("sequence length", lambda i: f"min {i['seq_len_min']}, mean {i['seq_len_mean']}, max {i['seq_len_max']}"),
     ("items with text", lambda i: _pct(i["share_items_with_text"])),
     ("tied consecutive pairs", lambda i: _pct(i["tied_consecutive_share"])),

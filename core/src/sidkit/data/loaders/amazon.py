@@ -22,7 +22,7 @@ import numpy as np
 from ..model import Dataset
 from .build import RawInteractions, build_dataset
 from .options import LoadOptions, non_empty
-from .reading import clean_text, existing_file, json_lines, parse_numbers, require_keys
+from .reading import clean_text, existing_file, json_lines, parse_numbers, parse_timestamps, require_keys
 
 __all__ = ["AmazonConfig", "load_amazon", "read_amazon_meta", "flatten_categories"]
 
@@ -102,7 +102,7 @@ def _read_reviews(path: Path) -> RawInteractions:
     return RawInteractions(
         users=users,
         items=items,
-        timestamps=parse_numbers(times, lines, "unixReviewTime", path),
+        timestamps=parse_timestamps(times, lines, "unixReviewTime", path),
         ratings=parse_numbers([str(r) for r in ratings], lines, "overall", path).astype(np.float64)
         if has_ratings
         else None,

@@ -17,7 +17,7 @@ from ...errors import DataError
 from ..model import Catalog, Dataset, Interactions
 from ..ordering import order_interactions
 from .options import LoadOptions
-from .reading import parse_numbers
+from .reading import parse_numbers, parse_timestamps
 
 __all__ = ["RawInteractions", "raw_from_rows", "build_dataset", "sorted_ids", "kcore_mask"]
 
@@ -58,7 +58,7 @@ def raw_from_rows(
     return RawInteractions(
         users=[r[user] for r in rows],
         items=[r[item] for r in rows],
-        timestamps=parse_numbers([r[time] for r in rows], lines, names["time"], path),
+        timestamps=parse_timestamps([r[time] for r in rows], lines, names["time"], path),
         ratings=ratings,
         lines=np.asarray(lines, dtype=np.int64),
         path=path,

@@ -1,17 +1,20 @@
 """Reading source files: gzip-aware text, records with their line numbers, numeric columns.
 
 Every problem is a :class:`~sidkit.errors.DataError` naming the file, the 1-based line
-and the reason.
+and the reason. UTF-8 text may start with a byte order mark (BOM); it is dropped.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import html
 import io
 import json
+import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,10 @@ __all__ = [
     "check_widths",
     "column_index",
     "parse_numbers",
+    "parse_timestamps",
+    "TIMESTAMP_RANGE",
     "json_lines",
+    "read_json",
     "require_keys",
     "clean_text",
 ]
@@ -43,13 +49,36 @@ def existing_file(path: str | Path, what: str = "file") -> Path:
     return p
 
 
-def open_text(path: Path, encoding: str = "utf-8") -> io.TextIOBase:
-    """A text stream (gzip-decompressed when the file starts with the gzip magic bytes).
-    ``newline=""`` keeps line ends as written, so quoted fields may hold newlines."""
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
+        return f.read(2) == GZIP_MAGIC
+
+
+def _gzip_problem(exc: Exception) -> str:
+    if isinstance(exc, EOFError):
+        return "truncated gzip file: the compressed data ends early (an incomplete download or copy?)"
+    return f"corrupt gzip file ({exc})"
+
+
+@contextmanager
+def open_text(path: Path, encoding: str = "utf-8") -> Iterator[io.TextIOBase]:
+    """A text stream (gzip-decompressed when the file starts with the gzip magic bytes).
+    ``newline=""`` keeps line ends as written, so quoted fields may hold newlines; UTF-8
+    text may start with a BOM. A truncated or corrupt gzip file is a DataError."""
+    gz = _is_gzip(path)
     raw = gzip.open(path, "rb") if gz else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding=encoding, newline="")
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"
+    with io.TextIOWrapper(raw, encoding=encoding, newline="") as stream:
+        try:
+            yield stream
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            if not gz:
+                raise
+            raise DataError(_gzip_problem(exc), path=path) from None
 
 
 def _records(stream: io.TextIOBase, sep: str, quoted: bool, path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -90,13 +119,19 @@ def read_records(
         except UnicodeDecodeError as exc:
             if n + 1 < len(encodings):
                 continue
-            raise DataError(
-                f"not valid {encoding} text ({exc.reason})", path=path, line=_bad_text_line(path, encoding)
-            ) from None
+            raise _not_text(path, encoding, exc) from None
         if not rows:
             raise DataError("empty file", path=path, line=1)
         return rows, lines
     raise AssertionError("no encodings given")
+
+
+def _not_text(path: Path, encoding: str, exc: UnicodeDecodeError) -> DataError:
+    """The DataError for a file that does not decode, at the line of the first bad byte."""
+    reason = f"not valid {encoding} text ({exc.reason})"
+    if path.suffix.lower() == ".gz" and not _is_gzip(path):
+        reason += "; the name ends in .gz but the file is not gzip-compressed"
+    return DataError(reason, path=path, line=_bad_text_line(path, encoding))
 
 
 def _bad_text_line(path: Path, encoding: str) -> int:
@@ -153,6 +188,27 @@ def parse_numbers(values: Sequence[str], lines: Sequence[int], what: str, path: 
     return out
 
 
+TIMESTAMP_RANGE = (-(2**63), 2**63 - 1)
+
+
+def parse_timestamps(values: Sequence[str], lines: Sequence[int], what: str, path: Path) -> np.ndarray:
+    """:func:`parse_numbers`, then a DataError at the first value outside :data:`TIMESTAMP_RANGE`
+    (timestamps are stored as int64 whole seconds, or ticks of another clock)."""
+    out = parse_numbers(values, lines, what, path)
+    if out.dtype.kind == "f":
+        bad = np.flatnonzero((out < -(2.0**63)) | (out >= 2.0**63))
+        if len(bad):
+            i = int(bad[0])
+            lo, hi = TIMESTAMP_RANGE
+            raise DataError(
+                f"{what} {values[i]!r} is out of range; expected seconds (or another integer clock)"
+                f" that fit in 64 bits, between {lo} and {hi}",
+                path=path,
+                line=lines[i],
+            )
+    return out
+
+
 def _is_number(text: str) -> bool:
     try:
         return np.isfinite(float(text))
@@ -165,20 +221,44 @@ def json_lines(path: Path, parse: Callable[[str], Any] = json.loads) -> Iterator
     line that does not parse to an object."""
     any_line = False
     with open_text(path) as stream:
-        for line_no, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            any_line = True
-            try:
-                obj = parse(line)
-            except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-                reason = getattr(exc, "msg", None) or str(exc)
-                raise DataError(f"not a JSON object: {reason}", path=path, line=line_no) from None
-            if not isinstance(obj, dict):
-                raise DataError(f"expected an object, got {type(obj).__name__}", path=path, line=line_no)
-            yield line_no, obj
+        try:
+            for line_no, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
+                any_line = True
+                yield line_no, _json_object(parse, line, path, line_no)
+        except UnicodeDecodeError as exc:
+            raise _not_text(path, "utf-8", exc) from None
     if not any_line:
         raise DataError("empty file", path=path, line=1)
+
+
+def _json_object(parse: Callable[[str], Any], line: str, path: Path, line_no: int) -> dict[str, Any]:
+    try:
+        obj = parse(line)
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        reason = getattr(exc, "msg", None) or str(exc)
+        raise DataError(f"not a JSON object: {reason}", path=path, line=line_no) from None
+    if not isinstance(obj, dict):
+        raise DataError(f"expected an object, got {type(obj).__name__}", path=path, line=line_no)
+    return obj
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """The JSON value in a (possibly gzipped) UTF-8 file, or a DataError naming the file,
+    the line and what is wrong."""
+    path = existing_file(path, what)
+    try:
+        with open_text(path) as stream:
+            text = stream.read()
+    except UnicodeDecodeError as exc:
+        raise _not_text(path, "utf-8", exc) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from None
+    except RecursionError:
+        raise DataError("not valid JSON: nested too deeply", path=path) from None
 
 
 def require_keys(obj: dict[str, Any], keys: Sequence[str], path: Path, line: int) -> None:
