@@ -48,22 +48,57 @@ def test_broken_plugin_is_reported_and_does_not_break_the_rest(tmp_path):
     assert strict.returncode == 1
 
 
-def test_duplicate_component_across_installed_plugins_names_both(tmp_path):
-    body = """
-        import attrs
-        from sidkit.registry import hookimpl
+def test_broken_plugin_error_names_its_module_when_a_config_uses_it(tmp_path):
+    fake_distribution(tmp_path, "sidkit-broken", "sidkit_broken_mod", "raise RuntimeError('bad build')\n")
+    config = tmp_path / "uses-broken.toml"
+    config.write_text('[data]\nformat = "synthetic"\n\n[encoder]\nname = "broken-text"\n')
+    out = sidkit("run", str(config), "--out", str(tmp_path / "run"), pythonpath=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "encoder.name: unknown encoder 'broken-text'" in out.stderr
+    assert "sidkit-broken: RuntimeError: bad build (importing module 'sidkit_broken_mod')" in out.stderr
 
-        @attrs.frozen
-        class C:
-            pass
 
-        @hookimpl
-        def sidkit_register_components(register):
-            register(kind="evaluator", name="ranking", factory="x:y", config=C)
-    """
-    fake_distribution(tmp_path, "sidkit-clash", "sidkit_clash_mod", body)
-    out = sidkit("plugins", pythonpath=tmp_path)
-    assert "evaluator 'ranking' is registered by both plugin sidkit and plugin sidkit-clash" in out.stderr
+CLAIMS = """
+    import attrs
+    from sidkit.registry import hookimpl
+
+    @attrs.frozen
+    class C:
+        pass
+
+    @hookimpl
+    def sidkit_register_components(register):
+        register(kind="evaluator", name="ranking", factory="x:y", config=C)
+        register(kind="evaluator", name="clash-only", factory="x:y", config=C)
+"""
+
+
+def test_duplicate_component_is_refused_alone_with_a_warning_naming_both(tmp_path):
+    fake_distribution(tmp_path, "sidkit-clash", "sidkit_clash_mod", CLAIMS)
+    out = sidkit("plugins", "--json", pythonpath=tmp_path)
+    assert out.returncode == 0 and "broken" not in out.stderr, out.stderr
+    assert (
+        "warning: evaluator 'ranking' is registered by both plugin sidkit and plugin sidkit-clash; "
+        "kept sidkit's (loaded first), ignored sidkit-clash's" in out.stderr
+    )
+    owners = {(r["kind"], r["name"]): r["plugin"] for r in json.loads(out.stdout)}
+    assert owners[("evaluator", "ranking")] == "sidkit" and owners[("evaluator", "clash-only")] == "sidkit-clash"
+    assert sidkit("plugins", "--strict", pythonpath=tmp_path).returncode == 1
+
+
+def test_the_first_plugin_by_name_keeps_a_clashing_name_whatever_the_path_order(tmp_path):
+    """``sidkit-zeta`` comes first on ``sys.path``, ``sidkit-alpha`` still keeps the name."""
+    for dist in ("sidkit-alpha", "sidkit-zeta"):
+        root = tmp_path / dist
+        root.mkdir()
+        body = CLAIMS.replace('"ranking"', '"shared"').replace("clash-only", f"{dist}-own")
+        fake_distribution(root, dist, dist.replace("-", "_") + "_mod", body)
+    path = os.pathsep.join(str(tmp_path / d) for d in ("sidkit-zeta", "sidkit-alpha"))
+    out = sidkit("plugins", "--json", pythonpath=Path(path))
+    owners = {r["name"]: r["plugin"] for r in json.loads(out.stdout) if r["kind"] == "evaluator"}
+    assert owners["shared"] == "sidkit-alpha"
+    assert owners["sidkit-zeta-own"] == "sidkit-zeta" and owners["sidkit-alpha-own"] == "sidkit-alpha"
+    assert "plugin sidkit-alpha and plugin sidkit-zeta; kept sidkit-alpha's" in out.stderr
 
 
 def test_load_plugins_env_disables_others(tmp_path):

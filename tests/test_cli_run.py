@@ -4,6 +4,7 @@ pipeline from Python with a component passed as an object."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -254,3 +255,102 @@ def test_every_shipped_example_config_resolves(example):
         assert {"encoder", "tokenizer", "generator", "decoder", "evaluator"} <= set(cfg.components)
     if cfg.data.format != "synthetic":  # real-data examples point at ../shared/data beside the clone
         assert "/shared/data/" in cfg.data.config.path
+
+
+# -- bad inputs: one clear message, never a traceback ----------------------------------------
+def invoke(*args: str):
+    """Run the CLI in-process (``result.output`` holds stdout and stderr)."""
+    from click.testing import CliRunner
+    from sidkit.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def assert_clean_exit(result, code: int, *expected: str) -> None:
+    """Exit ``code`` through ``sys.exit`` or a usage error (not an escaped exception), with
+    every ``expected`` text in the output."""
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == code, result.output
+    for text in expected:
+        assert text in result.output, result.output
+
+
+@pytest.fixture
+def toy_registry(sidkit_registry):
+    """The process-wide registry: the core's built-ins and sidkit-toy, registered in memory."""
+    from sidkit_toy import plugin
+
+    sidkit_registry.add_plugin(plugin, "sidkit-toy", "0.1.0")
+    return sidkit_registry
+
+
+@pytest.fixture
+def toy_config(tmp_path) -> Path:
+    path = tmp_path / "toy.toml"
+    path.write_text(PIPELINE)
+    return path
+
+
+@pytest.mark.parametrize("command", [["config", "show"], ["run"]])
+def test_config_that_is_not_utf8_names_the_file_and_byte_offset(tmp_path, command):
+    config = tmp_path / "latin1.toml"
+    config.write_bytes("[run]\nseed = 3\n# café\n".encode("latin-1"))
+    result = invoke(*command, str(config))
+    assert_clean_exit(result, 2, f"{config}: not UTF-8 text: byte 0xe9 at offset 20 (line 3)")
+
+
+@pytest.mark.parametrize("k", ["0", "-3"])
+def test_recommend_k_below_one_is_a_usage_error(tmp_path, k):
+    result = invoke("recommend", str(tmp_path), "--history", "a", "-k", k)
+    assert_clean_exit(result, 2, "Invalid value for '-k'", f"{k} is not in the range x>=1")
+
+
+def test_run_out_in_a_read_only_folder(tmp_path, toy_registry, toy_config, monkeypatch):
+    """As root chmod cannot make a folder read-only: ``Path.mkdir`` fails as it would."""
+    out, real_mkdir = tmp_path / "ro" / "run", Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if self == out or out in self.parents:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    result = invoke("run", str(toy_config), "--out", str(out))
+    assert_clean_exit(result, 1, f"error: {out}: {os.strerror(errno.EACCES)}")
+
+
+@pytest.mark.parametrize("with_name", [True, False], ids=["named", "unnamed"])
+def test_run_out_on_a_full_disk(tmp_path, toy_registry, toy_config, monkeypatch, with_name):
+    """Artifact writes fail with ENOSPC, naming the file or (like ``write``) not."""
+    import sidkit.artifacts
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), *([str(path)] if with_name else []))
+
+    monkeypatch.setattr(sidkit.artifacts, "atomic_write_bytes", full)
+    out, reason = tmp_path / "run", os.strerror(errno.ENOSPC)
+    result = invoke("run", str(toy_config), "--out", str(out))
+    expected = f"error: {out / 'run.json'}: {reason}" if with_name else f"error: {reason} (writing under {out})"
+    assert_clean_exit(result, 1, expected)
+
+
+def test_run_with_a_component_module_that_fails_to_import(tmp_path, toy_registry, toy_config, monkeypatch):
+    from sidkit.registry import hookimpl
+    from sidkit_toy.configs import ToyTextConfig
+
+    (tmp_path / "sidkit_boom_encoder.py").write_text("raise ImportError('needs libboom 2')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Boom:
+        @hookimpl
+        def sidkit_register_components(self, register):
+            register(kind="encoder", name="boom", factory="sidkit_boom_encoder:Boom", config=ToyTextConfig)
+
+    toy_registry.add_plugin(Boom(), "sidkit-boom", "2.0")
+    toy_config.write_text(PIPELINE.replace('name = "toy-text"', 'name = "boom"'))
+    result = invoke("run", str(toy_config), "--out", str(tmp_path / "run"))
+    assert_clean_exit(
+        result, 1,
+        "error: encoder 'boom' (plugin sidkit-boom): importing module 'sidkit_boom_encoder' failed: "
+        "ImportError: needs libboom 2",
+    )

@@ -4,6 +4,7 @@ generated tests unchanged (slow tests)."""
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata as md
 import json
 import os
@@ -128,6 +129,38 @@ def test_cli_new_plugin(tmp_path):
     assert bad.exit_code == 1 and "lowercase slug" in bad.output
     kind = runner.invoke(main, ["new-plugin", "demo2", "--kind", "beam", "--dir", str(tmp_path)])
     assert kind.exit_code == 2
+
+
+def test_cli_new_plugin_into_a_read_only_folder(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("chmod cannot make a folder read-only for this user (root)")
+        result = CliRunner().invoke(main, ["new-plugin", "demo", "--kind", "evaluator", "--dir", str(folder)])
+    finally:
+        folder.chmod(0o700)
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, result.output
+    assert f"error: {folder / 'sidkit-demo'}: {os.strerror(errno.EACCES)}" in result.output
+
+
+@pytest.mark.parametrize("code, fail_at", [(errno.EACCES, 0), (errno.ENOSPC, 3)], ids=["read-only", "full-disk"])
+def test_cli_new_plugin_write_error_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, code, fail_at):
+    """Writing file number ``fail_at`` fails as in a read-only folder or on a full disk."""
+    real_write, written = Path.write_text, []
+
+    def write_text(self, *args, **kwargs):
+        if len(written) == fail_at:
+            raise OSError(code, os.strerror(code), str(self))
+        written.append(self)
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    result = CliRunner().invoke(main, ["new-plugin", "demo", "--kind", "evaluator", "--dir", str(tmp_path)])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, repr(result.exception)
+    assert re.search(rf"error: {re.escape(str(tmp_path / 'sidkit-demo'))}/\S+: {os.strerror(code)}", result.output)
+    assert not (tmp_path / "sidkit-demo").exists()  # nothing half-written
 
 
 # -- slow: install, list, build, run the generated tests ---------------------------------

@@ -3,6 +3,7 @@ imports what it needs when it runs."""
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -12,9 +13,37 @@ import click
 from . import __version__
 from .errors import ConfigError, SidkitError
 
+_OUTPUT = "sidkit.output"  # ctx.meta key: where the running command writes
+
+
+def _output(path: Path) -> Path:
+    """Note ``path`` as the folder this command writes to (named by OS errors without a file)."""
+    click.get_current_context().meta[_OUTPUT] = path
+    return path
+
+
+def _os_error_message(exc: OSError, meta: dict) -> str:
+    """``PATH: reason`` for a failed file operation (``SRC -> DST: reason`` for a rename); an
+    error without a file name (a full disk while writing) names the output folder instead."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        where = f" (writing under {meta[_OUTPUT]})" if _OUTPUT in meta else ""
+        return reason + where
+    path = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else f"{exc.filename}"
+    return f"{path}: {reason}"
+
+
+_FILE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM, errno.ENOENT, errno.EEXIST}
+
+
+def _is_file_error(exc: OSError) -> bool:
+    """An error about a file or folder the user named (other OS errors keep their traceback)."""
+    return exc.filename is not None or exc.errno in _FILE_ERRNOS
+
 
 class _Group(click.Group):
-    """Turns sidkit's own errors into one clean message: exit 2 for configs, 1 otherwise."""
+    """Turns sidkit's own errors into one clean message: exit 2 for configs, 1 otherwise;
+    an OS error (read-only folder, full disk, missing file) is ``error: PATH: reason``, exit 1."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -25,6 +54,22 @@ class _Group(click.Group):
         except SidkitError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE or not _is_file_error(exc):  # EPIPE: `sidkit ... | head`
+                raise
+            click.echo(f"error: {_os_error_message(exc, ctx.meta)}", err=True)
+            sys.exit(1)
+
+
+def _registry():
+    """The process-wide registry; prints a warning for each component name a plugin was
+    refused because a plugin loaded before it had taken it."""
+    from .registry import get_registry
+
+    registry = get_registry()
+    for message in registry.refused():
+        click.echo(f"warning: {message}", err=True)
+    return registry
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,12 +81,10 @@ def main() -> None:
 # -- plugins -----------------------------------------------------------------------------
 @main.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of components.")
-@click.option("--strict", is_flag=True, help="Fail (exit 1) when any plugin is broken.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) when any plugin is broken or a component name clashes.")
 def plugins_cmd(as_json: bool, strict: bool) -> None:
     """List every registered component and the plugin it comes from."""
-    from .registry import get_registry
-
-    registry = get_registry()
+    registry = _registry()
     broken = [p for p in registry.plugins.values() if p.status == "broken"]
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in registry.components()], indent=2))
@@ -56,7 +99,7 @@ def plugins_cmd(as_json: bool, strict: bool) -> None:
             click.echo(f"\ndisabled by SIDKIT_LOAD_PLUGINS: {', '.join(disabled)}")
     for p in broken:
         click.echo(f"broken plugin {p.name} {p.version}: {p.error}", err=True)
-    if strict and broken:
+    if strict and (broken or registry.refused()):
         sys.exit(1)
 
 
@@ -72,9 +115,8 @@ def config_group() -> None:
 def config_show(config: Path, overrides: tuple[str, ...]) -> None:
     """Print CONFIG fully resolved, with every default filled in."""
     from .config import dump_toml, load_config
-    from .registry import get_registry
 
-    cfg = load_config(config, get_registry(), overrides, require=())
+    cfg = load_config(config, _registry(), overrides, require=())
     click.echo(dump_toml(cfg.to_dict()), nl=False)
 
 
@@ -95,12 +137,11 @@ def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
     import logging
 
     from .config import load_config
-    from .registry import get_registry
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    registry = get_registry()
+    registry = _registry()
     cfg = load_config(config, registry, overrides)  # all config errors before any work
-    out = out or Path("runs") / config.stem
+    out = _output(out or Path("runs") / config.stem)
     from .pipeline import Pipeline
 
     result = Pipeline(cfg, out, registry=registry).run()
@@ -121,12 +162,11 @@ def continual_cmd(scenario: Path, out: Path | None, overrides: tuple[str, ...]) 
     import logging
 
     from .continual import ContinualRunner, load_scenario
-    from .registry import get_registry
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    registry = get_registry()
+    registry = _registry()
     cfg = load_scenario(scenario, registry, overrides)  # all config errors before any work
-    out = out or Path("runs") / scenario.stem
+    out = _output(out or Path("runs") / scenario.stem)
     report = ContinualRunner(cfg, out, registry=registry).run()
     ks = sorted(cfg.scenario.ks)
     click.echo("policy".ljust(20) + "".join(f"R@{k}".rjust(10) + f"N@{k}".rjust(10) for k in ks) + "  dFLOPs")
@@ -167,7 +207,7 @@ def data_info(path: str | None, fmt: str, items: str | None, ties: str, as_json:
 @main.command("recommend")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--history", required=True, help="Comma-separated item ids, oldest first.")
-@click.option("-k", "k", default=10, show_default=True, help="How many items.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="How many items.")
 @click.option("--json", "as_json", is_flag=True)
 def recommend_cmd(run_dir: Path, history: str, k: int, as_json: bool) -> None:
     """Recommend the next items for a history with the model in RUN_DIR."""
@@ -176,7 +216,7 @@ def recommend_cmd(run_dir: Path, history: str, k: int, as_json: bool) -> None:
     items = [h.strip() for h in history.split(",") if h.strip()]
     if not items:
         raise click.BadParameter("give at least one item id", param_hint="--history")
-    recs = load_run(run_dir).recommend(items, k)
+    recs = load_run(run_dir, registry=_registry()).recommend(items, k)
     if as_json:
         click.echo(json.dumps(recs, indent=2))
         return
@@ -206,7 +246,7 @@ def new_plugin_cmd(name: str, kind: str, directory: Path) -> None:
     working component of KIND, its doc page and tests."""
     from .template import render_plugin
 
-    target = render_plugin(name, kind, directory)
+    target = render_plugin(name, kind, _output(directory))
     click.echo(f"created {target}")
     click.echo(f"next: pip install -e '{target}[test]' && pytest {target}/tests")
 

@@ -77,8 +77,16 @@ class ComponentSpec:
     version: str
 
     def load_factory(self) -> Callable[[Any], Any]:
+        """Import the factory's module and return the callable; a module that fails to
+        import becomes a :class:`RegistryError` naming the component, plugin and module."""
         module_name, _, attr = self.factory.partition(":")
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # the plugin's code, not ours: report where it broke
+            raise RegistryError(
+                f"{self.kind} {self.name!r} (plugin {self.plugin}): importing module {module_name!r} "
+                f"failed: {type(exc).__name__}: {exc}"
+            ) from exc
         try:
             return getattr(module, attr)
         except AttributeError:
@@ -105,13 +113,15 @@ class ComponentSpec:
 
 @attrs.define
 class PluginStatus:
-    """Load outcome of one plugin distribution: ``ok``, ``broken`` (with error) or ``disabled``."""
+    """Load outcome of one plugin distribution: ``ok``, ``broken`` (with error) or ``disabled``.
+    ``refused`` holds one message per component name it lost to a plugin loaded before it."""
 
     name: str
     version: str
     status: str
     error: str | None = None
     components: list[str] = attrs.field(factory=list)
+    refused: list[str] = attrs.field(factory=list)
 
 
 class Registry:
@@ -127,13 +137,11 @@ class Registry:
     def load_entry_points(self, only: Iterable[str] | None = None, *, strict: bool = False) -> None:
         """Load every plugin of the ``sidkit`` entry-point group (or only the named
         distributions). A plugin that fails is recorded as broken and skipped, unless
-        ``strict``, where the first failure raises."""
+        ``strict``, where the first failure raises. Plugins load in a fixed order, the
+        core's built-ins first and then by distribution name, so when two claim the same
+        component name the same one keeps it whatever the order of ``sys.path``."""
         wanted = None if only is None else set(only)
-        # the core's built-ins first, so a clashing plugin is the one reported broken
-        eps = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.value != "sidkit.builtins")
-        for ep in eps:
-            dist = ep.dist.name if ep.dist is not None else ep.name
-            version = ep.dist.version if ep.dist is not None else "0"
+        for dist, version, ep in _sorted_entry_points():
             if dist in self.plugins:  # editable installs can list a distribution twice
                 continue
             if wanted is not None and dist != CORE_DIST and dist not in wanted:
@@ -142,12 +150,16 @@ class Registry:
             try:
                 module = ep.load()
             except Exception as exc:  # isolation: one broken plugin never breaks the rest
-                self._broken(dist, version, exc, strict)
+                self._broken(dist, version, exc, strict, where=f"importing module {ep.module!r}")
                 continue
             self.add_plugin(module, dist, version, strict=strict)
 
     def add_plugin(self, obj: object, name: str, version: str = "0", *, strict: bool = True) -> None:
-        """Register a plugin object (a module or any object with the hookimpl) and run its hook."""
+        """Register a plugin object (a module or any object with the hookimpl) and run its hook.
+
+        A component name already taken by an earlier plugin is refused (recorded in the
+        plugin's ``refused``) and the plugin's other components are kept; with ``strict``
+        the clash raises instead, and the plugin is rolled back."""
         try:
             self._pm.register(obj, name=name)
             self._pm.check_pending()
@@ -169,7 +181,7 @@ class Registry:
                 if impl.plugin is obj:
                     impl.function(register=register)
             for spec in added:
-                self._insert(spec)
+                self._insert(spec, status, strict)
         except Exception as exc:
             for spec in added:
                 if self._components.get((spec.kind, spec.name)) is spec:
@@ -177,7 +189,7 @@ class Registry:
             self._pm.unregister(obj)
             self._broken(name, version, exc, strict)
             return
-        status.components = [f"{s.kind}:{s.name}" for s in added]
+        status.components = [f"{s.kind}:{s.name}" for s in added if self._components.get((s.kind, s.name)) is s]
 
     def remove_plugin(self, name: str) -> None:
         """Unregister a plugin and every component it registered (used by test fixtures)."""
@@ -187,10 +199,11 @@ class Registry:
         self._components = {k: v for k, v in self._components.items() if v.plugin != name}
         self.plugins.pop(name, None)
 
-    def _broken(self, name: str, version: str, exc: Exception, strict: bool) -> None:
-        self.plugins[name] = PluginStatus(name, version, "broken", f"{type(exc).__name__}: {exc}")
+    def _broken(self, name: str, version: str, exc: Exception, strict: bool, where: str = "") -> None:
+        error = f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else "")
+        self.plugins[name] = PluginStatus(name, version, "broken", error)
         if strict:
-            raise RegistryError(f"plugin {name} failed to load: {type(exc).__name__}: {exc}") from exc
+            raise RegistryError(f"plugin {name} failed to load: {error}") from exc
 
     def _validated(self, kind, name, factory, config, description, status) -> ComponentSpec:
         who = f"plugin {status.name}"
@@ -204,15 +217,24 @@ class Registry:
             raise RegistryError(f"{who}: {kind} {name!r} config must be an attrs class, got {config!r}")
         return ComponentSpec(kind, name, factory, config, description or "", status.name, status.version)
 
-    def _insert(self, spec: ComponentSpec) -> None:
+    def _insert(self, spec: ComponentSpec, status: PluginStatus, strict: bool) -> None:
+        """Add ``spec``; a name another plugin already holds raises when ``strict``, else is
+        refused: noted in ``status.refused``, the earlier plugin keeps it. A plugin that
+        registers one name twice is broken."""
         key = (spec.kind, spec.name)
         old = self._components.get(key)
-        if old is not None and old != spec:
-            raise RegistryError(
-                f"{spec.kind} {spec.name!r} is registered by both plugin {old.plugin} and plugin "
-                f"{spec.plugin}; uninstall one of them or rename the component"
-            )
-        self._components[key] = spec
+        if old is None or old == spec:
+            self._components[key] = spec
+            return
+        if old.plugin == spec.plugin:
+            raise RegistryError(f"plugin {spec.plugin} registers {spec.kind} {spec.name!r} twice")
+        clash = f"{spec.kind} {spec.name!r} is registered by both plugin {old.plugin} and plugin {spec.plugin}"
+        if strict:
+            raise RegistryError(f"{clash}; uninstall one of them or rename the component")
+        status.refused.append(
+            f"{clash}; kept {old.plugin}'s (loaded first), ignored {spec.plugin}'s: "
+            "uninstall one of them or rename the component"
+        )
 
     # -- lookup --------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> ComponentSpec:
@@ -222,12 +244,16 @@ class Registry:
             return self._components[(kind, name)]
         except KeyError:
             pass
-        valid = self.names(kind)
-        hint = ""
-        broken = [p.name for p in self.plugins.values() if p.status == "broken"]
-        if broken:
-            hint = "broken plugins (see `sidkit plugins`): " + ", ".join(broken)
-        raise UnknownComponentError(kind, name, valid, hint)
+        raise UnknownComponentError(kind, name, self.names(kind), self._broken_hint())
+
+    def _broken_hint(self) -> str:
+        """Every broken plugin with its error, for messages about a missing component."""
+        broken = [f"{p.name}: {p.error}" for p in self.plugins.values() if p.status == "broken"]
+        return "broken plugins (see `sidkit plugins`): " + "; ".join(broken) if broken else ""
+
+    def refused(self) -> list[str]:
+        """One message per component name refused because another plugin already had it."""
+        return [msg for p in self.plugins.values() for msg in p.refused]
 
     def names(self, kind: str) -> list[str]:
         return sorted(n for k, n in self._components if k == kind)
@@ -238,6 +264,17 @@ class Registry:
 
     def build(self, kind: str, name: str, config: Any = None) -> Any:
         return self.get(kind, name).build(config)
+
+
+def _sorted_entry_points() -> list[tuple[str, str, md.EntryPoint]]:
+    """``(distribution, version, entry point)`` of the ``sidkit`` group: the core's
+    built-ins first, then by distribution name (case-insensitive), then entry-point name."""
+    rows = []
+    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else ep.name
+        version = ep.dist.version if ep.dist is not None else "0"
+        rows.append((dist, version, ep))
+    return sorted(rows, key=lambda r: (r[2].value != "sidkit.builtins", r[0].lower(), r[2].name))
 
 
 _REGISTRY: Registry | None = None

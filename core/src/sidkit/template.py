@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 from . import __version__
@@ -127,7 +128,17 @@ def render_plugin(name: str, kind: str, directory: str | Path = ".") -> Path:
             raise TemplateError(f"{src}: template files must end in {SUFFIX}")
         out_rel = render_text(rel[: -len(SUFFIX)], values, str(src))
         rendered[target / out_rel] = render_text(src.read_text(encoding="utf-8"), values, str(src))
-    for path, text in rendered.items():  # everything rendered before anything is written
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    _write_all(rendered, target)  # everything rendered before anything is written
     return target
+
+
+def _write_all(files: dict[Path, str], target: Path) -> None:
+    """Write the rendered files; on an OS error (read-only folder, full disk) remove the
+    half-written ``target`` (it did not exist before) and re-raise."""
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    except OSError:
+        shutil.rmtree(target, ignore_errors=True)
+        raise

@@ -144,6 +144,22 @@ def test_toml_syntax_error_names_file(tmp_path):
         read_toml(f)
 
 
+@pytest.mark.parametrize(
+    "data, where",
+    [
+        ("[run]\nseed = 3\n# café\n".encode("latin-1"), "byte 0xe9 at offset 20 (line 3)"),
+        ("seed = 1\n".encode("utf-16"), "byte 0xff at offset 0 (line 1)"),
+    ],
+    ids=["latin-1", "utf-16"],
+)
+def test_config_that_is_not_utf8_names_file_and_byte_offset(tmp_path, data, where):
+    f = tmp_path / "encoded.toml"
+    f.write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        read_toml(f)
+    assert f"{f}: not UTF-8 text: {where} cannot be decoded; save the file as UTF-8" in str(info.value)
+
+
 def test_dump_round_trips_through_the_resolver(registry, tmp_path):
     cfg = resolve_config(GOOD, registry)
     text = dump_toml(cfg.to_dict())

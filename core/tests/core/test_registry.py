@@ -56,15 +56,36 @@ def test_duplicate_name_across_plugins_names_both():
         reg.add_plugin(make_plugin(("tokenizer", "rk", FACTORY + "2")), "sidkit-b")
 
 
-def test_duplicate_is_recorded_as_broken_when_not_strict_and_first_wins():
+def test_strict_duplicate_rolls_the_plugin_back():
+    reg = Registry()
+    reg.add_plugin(make_plugin(("tokenizer", "rk", FACTORY)), "sidkit-a")
+    with pytest.raises(RegistryError):
+        reg.add_plugin(make_plugin(("encoder", "e", FACTORY), ("tokenizer", "rk", FACTORY + "2")), "sidkit-b")
+    assert reg.plugins["sidkit-b"].status == "broken"
+    with pytest.raises(UnknownComponentError):
+        reg.get("encoder", "e")
+
+
+def test_one_plugin_registering_a_name_twice_is_broken():
+    reg = Registry()
+    reg.add_plugin(make_plugin(("tokenizer", "rk", FACTORY), ("tokenizer", "rk", FACTORY + "2")), "sidkit-a", strict=False)
+    assert reg.plugins["sidkit-a"].status == "broken"
+    assert "plugin sidkit-a registers tokenizer 'rk' twice" in reg.plugins["sidkit-a"].error
+
+
+def test_duplicate_name_alone_is_refused_when_not_strict_and_first_wins():
     reg = Registry()
     reg.add_plugin(make_plugin(("tokenizer", "rk", FACTORY)), "sidkit-a")
     reg.add_plugin(make_plugin(("tokenizer", "rk", FACTORY + "2"), ("encoder", "e", FACTORY)), "sidkit-b", strict=False)
-    assert reg.plugins["sidkit-b"].status == "broken"
-    assert "registered by both" in reg.plugins["sidkit-b"].error
+    status = reg.plugins["sidkit-b"]
+    assert status.status == "ok" and status.error is None
     assert reg.get("tokenizer", "rk").plugin == "sidkit-a"
-    with pytest.raises(UnknownComponentError):  # the broken plugin's other components are rolled back
-        reg.get("encoder", "e")
+    assert reg.get("encoder", "e").plugin == "sidkit-b"  # the plugin's other components stay
+    assert status.components == ["encoder:e"]
+    assert reg.refused() == status.refused == [
+        "tokenizer 'rk' is registered by both plugin sidkit-a and plugin sidkit-b; kept sidkit-a's (loaded first), "
+        "ignored sidkit-b's: uninstall one of them or rename the component"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -116,6 +137,19 @@ def test_missing_factory_attribute_is_a_clear_error():
     reg.add_plugin(make_plugin(("evaluator", "ghost", f"{__name__}:NoSuchThing")), "sidkit-a")
     with pytest.raises(RegistryError, match="names no attribute 'NoSuchThing'"):
         reg.build("evaluator", "ghost")
+
+
+def test_factory_module_that_fails_to_import_names_component_plugin_and_module(tmp_path, monkeypatch):
+    (tmp_path / "sidkit_reg_boom.py").write_text("import sidkit_no_such_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry()
+    reg.add_plugin(make_plugin(("evaluator", "boom", "sidkit_reg_boom:Boom")), "sidkit-boom")
+    with pytest.raises(RegistryError) as info:
+        reg.build("evaluator", "boom")
+    assert str(info.value) == (
+        "evaluator 'boom' (plugin sidkit-boom): importing module 'sidkit_reg_boom' failed: "
+        "ModuleNotFoundError: No module named 'sidkit_no_such_dependency'"
+    )
 
 
 def test_remove_plugin_drops_its_components():

@@ -18,13 +18,26 @@ from ..errors import ConfigError, ConfigIssue
 __all__ = ["read_toml", "apply_overrides", "dump_toml"]
 
 
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    """What is wrong with a file that is not UTF-8: the first bad byte, its offset and line."""
+    data = exc.object
+    line = data.count(b"\n", 0, exc.start) + 1
+    return (
+        f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}) cannot be decoded; "
+        "save the file as UTF-8"
+    )
+
+
 def read_toml(path: Path | str) -> dict[str, Any]:
-    """Parse a TOML file; a syntax error becomes a :class:`ConfigError` naming file and line."""
+    """Parse a TOML file; a missing file, a file that is not UTF-8 and a syntax error become
+    a :class:`ConfigError` naming the file (and the line or byte offset)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([ConfigIssue("", "file not found")], source=path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue("", _not_utf8(exc))], source=path) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
