@@ -330,7 +330,7 @@ def test_run_out_on_a_full_disk(tmp_path, toy_registry, toy_config, monkeypatch,
     monkeypatch.setattr(sidkit.artifacts, "atomic_write_bytes", full)
     out, reason = tmp_path / "run", os.strerror(errno.ENOSPC)
     result = invoke("run", str(toy_config), "--out", str(out))
-    expected = f"error: {out / 'run.json'}: {reason}" if with_name else f"error: {reason} (writing under {out})"
+    expected = f"error: {out / 'attempt.json'}: {reason}" if with_name else f"error: {reason} (writing under {out})"
     assert_clean_exit(result, 1, expected)
 
 

@@ -218,18 +218,47 @@ class StageRecord:
             self.path.unlink()
         write_json(started, {"fingerprint": fp})
 
+    def artifacts(self) -> list[Path]:
+        """The stage's output files (everything but its records and its ``work/`` folder)."""
+        skip = {self.FILE, self.STARTED}
+        return sorted(
+            p for p in self.directory.rglob("*")
+            if p.is_file() and p.relative_to(self.directory).parts[0] not in (*skip, self.WORK)
+        )
+
     def mark_done(self, fp: str, **info: Any) -> None:
-        write_json(self.path, {"fingerprint": fp, **info})
+        """Record the stage as finished for ``fp``, with the sha256 of every artifact."""
+        digests = {p.relative_to(self.directory).as_posix(): file_digest(p) for p in self.artifacts()}
+        write_json(self.path, {"fingerprint": fp, **info, "artifacts": digests})
+
+    def verify(self) -> list[str]:
+        """Problems with the recorded artifacts: missing files and changed bytes (none for a
+        record written before digests were kept)."""
+        try:
+            digests = read_json(self.path).get("artifacts") or {}
+        except ArtifactError as exc:
+            return [str(exc)]
+        problems = []
+        for name, digest in sorted(digests.items()):
+            path = self.directory / name
+            if not path.is_file():
+                problems.append(f"{path}: missing")
+            elif file_digest(path) != digest:
+                problems.append(f"{path}: changed since the stage finished (sha256 differs)")
+        return problems
 
     def status(self) -> str:
-        """``done``, ``interrupted`` (started, never finished) or ``missing``."""
+        """``done``, ``corrupt`` (finished, but an artifact is missing or changed),
+        ``interrupted`` (started, never finished) or ``missing``."""
         if self.path.exists():
-            return "done"
+            return "corrupt" if self.verify() else "done"
         return "interrupted" if (self.directory / self.STARTED).exists() else "missing"
 
     def info(self) -> dict[str, Any]:
-        """``{"status": ..., "fingerprint": ..., ...}`` of the stage."""
+        """``{"status": ..., "fingerprint": ..., ...}`` of the stage (``problems`` when corrupt)."""
         status = self.status()
+        if status == "corrupt":
+            return {"status": status, **read_json(self.path), "problems": self.verify()}
         if status == "done":
             return {"status": status, **read_json(self.path)}
         if status == "interrupted":

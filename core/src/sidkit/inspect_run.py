@@ -7,6 +7,7 @@ from typing import Any
 
 from .artifacts import StageRecord, read_json
 from .errors import ArtifactError
+from .stages import ATTEMPT_FILE, PENDING_SUFFIX
 
 __all__ = ["inspect_run", "format_inspection"]
 
@@ -14,18 +15,34 @@ STAGES = ("encoder", "tokenizer", "generator", "rankings")
 
 
 def inspect_run(run_dir: str | Path) -> dict[str, Any]:
-    """Run metadata, per-stage status and fingerprints, SID statistics and metrics."""
+    """Run metadata, per-stage status (``done``/``corrupt``/``interrupted``/``missing``,
+    checked against the recorded digests) and fingerprints, SID statistics, metrics, and
+    the run in progress or failed (``attempt``) with the stages it finished (``pending``)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "run.json").exists():
+    has_run, has_attempt = (run_dir / "run.json").exists(), (run_dir / ATTEMPT_FILE).exists()
+    if not has_run and not has_attempt:
         raise ArtifactError(f"{run_dir}: not a sidkit run directory (no run.json)")
-    report: dict[str, Any] = {"run_dir": str(run_dir), "run": read_json(run_dir / "run.json"), "stages": {}}
-    for stage in STAGES:
-        record = StageRecord(run_dir / stage)
-        report["stages"][stage] = record.info()
+    report: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "run": read_json(run_dir / "run.json") if has_run else {"status": "never finished"},
+        "attempt": read_json(run_dir / ATTEMPT_FILE) if has_attempt else None,
+        "stages": {stage: StageRecord(run_dir / stage).info() for stage in STAGES},
+        "pending": {
+            stage: StageRecord(run_dir / f"{stage}{PENDING_SUFFIX}").info()
+            for stage in STAGES if (run_dir / f"{stage}{PENDING_SUFFIX}").exists()
+        },
+    }
     for name in ("sid_stats", "metrics"):
         path = run_dir / f"{name}.json"
         report[name] = read_json(path) if path.exists() else None
     return report
+
+
+def _state(info: dict[str, Any]) -> str:
+    if info["status"] == "missing":
+        return "missing"
+    text = f"{info['status']:<11} fingerprint {info.get('fingerprint')}"
+    return text + "".join(f"\n    {problem}" for problem in info.get("problems", []))
 
 
 def format_inspection(report: dict[str, Any]) -> str:
@@ -36,10 +53,13 @@ def format_inspection(report: dict[str, Any]) -> str:
         lines.append(f"data: {data.get('users')} users, {data.get('items')} items, {data.get('interactions')} interactions")
     for kind, comp in (run.get("plugins") or {}).items():
         lines.append(f"{kind:<10} {comp['name']} ({comp.get('plugin')} {comp.get('version')})")
-    lines.append("stages:")
-    for stage, info in report["stages"].items():
-        state = info["status"] if info["status"] == "missing" else f"{info['status']:<11} fingerprint {info.get('fingerprint')}"
-        lines.append(f"  {stage:<10} {state}")
+    attempt = report.get("attempt")
+    if attempt:
+        lines.append(f"latest attempt: {attempt.get('status')}" + (f": {attempt['error']}" if attempt.get("error") else ""))
+    for title, stages in (("stages:", report["stages"]), ("stages of the latest attempt, not yet in place:", report.get("pending"))):
+        if stages:
+            lines.append(title)
+            lines.extend(f"  {stage:<10} {_state(info)}" for stage, info in stages.items())
     stats = report.get("sid_stats")
     if stats:
         lines.append(

@@ -1,12 +1,15 @@
 """The pipeline runner: data -> split -> encoder -> tokenizer -> generator -> decoder -> metrics.
 
-Each stage writes into its own folder of the run directory and records a fingerprint of
-its inputs and config (``stage.json``). Re-running the same config reuses every stage
-whose fingerprint still matches; a changed stage recomputes itself and what depends on it.
+Each stage (:class:`sidkit.stages.Stage`) writes into its own folder of the run directory
+and records a fingerprint of its inputs and config, and the sha256 of its artifacts
+(``stage.json``). Re-running the same config reuses every stage whose fingerprint still
+matches and whose files are intact; a changed stage recomputes itself and what depends on
+it, and replaces the finished run's copy only when the whole run has finished.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Mapping
@@ -17,7 +20,6 @@ import attrs
 
 from . import __version__
 from .artifacts import (
-    StageRecord,
     atomic_write_text,
     file_digest,
     fingerprint,
@@ -29,14 +31,15 @@ from .artifacts import (
     save_sids,
     write_json,
 )
-from .config import ComponentChoice, PipelineConfig, dump_toml, load_config, resolve_config
+from .config import ComponentChoice, PipelineConfig, dump_toml, load_config, non_default, resolve_config
 from .context import Context
 from .errors import SidkitError
 from .protocols import PROTOCOLS
 from .registry import Registry, get_registry
+from .stages import RunDirectory, Stage
 from .types import Rankings, SIDTable, SplitData
 
-__all__ = ["Pipeline", "RunResult", "run_pipeline", "build_split", "data_fingerprint"]
+__all__ = ["Pipeline", "RunResult", "run_pipeline", "build_split", "data_fingerprint", "sids_digest"]
 
 log = logging.getLogger("sidkit")
 
@@ -55,8 +58,16 @@ class RunResult:
     components: dict[str, Any] = attrs.field(factory=dict)
 
 
-def data_fingerprint(table: Mapping[str, Any]) -> str:
-    """Fingerprint of a ``[data]`` table: the table plus a digest of every file it names."""
+def sids_digest(sids: SIDTable) -> str:
+    """A digest of a SID table's codes and codebook sizes (ties a generator to its SIDs)."""
+    import numpy as np
+
+    return fingerprint("sids", list(sids.codebook_sizes), hashlib.sha256(np.ascontiguousarray(sids.codes).tobytes()).hexdigest())
+
+
+def data_fingerprint(table: Mapping[str, Any], ident: Mapping[str, Any] | None = None) -> str:
+    """Fingerprint of a ``[data]`` table: ``ident`` (default: the table; the pipeline passes
+    it without default keys) plus a digest of every file the table names."""
     digests = {}
     for key in ("path", "items"):
         value = table.get(key)
@@ -67,7 +78,7 @@ def data_fingerprint(table: Mapping[str, Any]) -> str:
             digests[key] = {f.name: file_digest(f) for f in sorted(p.iterdir()) if f.is_file()}
         elif p.is_file():
             digests[key] = file_digest(p)
-    return fingerprint("data", dict(table), digests)
+    return fingerprint("data", dict(table if ident is None else ident), digests)
 
 
 def build_split(dataset: Any, split_cfg: Any) -> SplitData:
@@ -123,20 +134,20 @@ class Pipeline:
 
     def _stage_fp(self, kind: str, *upstream: Any, choice: ComponentChoice | None = None) -> str:
         """Fingerprint of the component ``kind`` (``choice``: another table of that kind than
-        the configured one, e.g. the validation decoder) and its ``upstream`` parts."""
+        the configured one, e.g. the validation decoder) and its ``upstream`` parts; keys at
+        their default value are left out, so a new option does not invalidate old runs."""
         if choice is None:
             if kind in self.given:
                 return fingerprint(kind, "object", time.time_ns())  # never reused
             choice = self.config.component(kind)
         spec = self.registry.get(kind, choice.name)
-        return fingerprint(kind, choice.to_table(), spec.plugin, spec.version, self.config.run.seed, *upstream)
+        return fingerprint(kind, choice.fingerprint_table(), spec.plugin, spec.version, self.config.run.seed, *upstream)
 
     def _validation_decoder(self, decoder: Any) -> Any:
-        """The decoder validation uses: ``decoder`` itself unless ``[validation.decoder]``
-        changes its table (then built from the merged table through the registry)."""
+        """The decoder validation uses (``[validation.decoder]``, see the config docs); the
+        handed-in decoder object when one was given."""
         choice = self.config.validation_decoder
-        base = self.config.component("decoder")
-        if choice is None or ("decoder" not in self.given and base is not None and choice.to_table() == base.to_table()):
+        if "decoder" in self.given or choice is None:
             return decoder
         return _check("decoder", self.registry.build("decoder", choice.name, choice.config))
 
@@ -145,22 +156,26 @@ class Pipeline:
 
     # -- the run -------------------------------------------------------------------------
     def run(self) -> RunResult:
-        from .data import dataset_info, load_from_config
-        from .metrics import baseline_metrics, sid_statistics
+        """Run every stage into the run directory (locked while it runs; the finished run
+        there is replaced only when this one finishes, see :mod:`sidkit.stages`)."""
         from .training import resolve_device, seed_everything
 
-        cfg = self.config
-        self.out.mkdir(parents=True, exist_ok=True)
-        seed_everything(cfg.run.seed)
-        self.device = str(resolve_device(cfg.run.device))
-        write_json(self.out / "run.json", {"sidkit": __version__, "status": "running", "started": time.time()})
-        atomic_write_text(self.out / CONFIG_FILE, dump_toml(cfg.to_dict()))
-        timings: dict[str, float] = {}
+        seed_everything(self.config.run.seed)
+        self.device = str(resolve_device(self.config.run.device))
+        with RunDirectory(self.out) as run_dir:
+            self.run_dir = run_dir
+            result = self._run(run_dir)
+        return result
 
+    def _run(self, rd: RunDirectory) -> RunResult:
+        from .data import dataset_info, load_from_config
+        from .metrics import baseline_metrics, sid_statistics
+
+        cfg = self.config
+        atomic_write_text(self.out / CONFIG_FILE, dump_toml(cfg.to_dict()))
         t0 = time.perf_counter()
-        data_table = cfg.data.to_table()
-        dataset = load_from_config(cfg.data.config if hasattr(cfg.data, "config") else cfg.data, cfg.data.format)
-        data_fp = data_fingerprint(data_table)
+        dataset = load_from_config(cfg.data.config, cfg.data.format)
+        data_fp = data_fingerprint(cfg.data.to_table(), cfg.data.fingerprint_table())
         info = dataset_info(dataset)
         write_json(self.out / "data" / "info.json", info)
         write_json(
@@ -168,136 +183,70 @@ class Pipeline:
             {"item_ids": list(dataset.catalog.item_ids), "titles": [dataset.catalog.title(i) for i in range(dataset.n_items)]},
         )
         split = build_split(dataset, cfg.split)
-        split_fp = fingerprint("split", data_fp, attrs.asdict(cfg.split))
-        timings["data"] = time.perf_counter() - t0
+        split_fp = fingerprint("split", data_fp, non_default(cfg.split))
+        rd.timings["data"] = time.perf_counter() - t0
         log.info("data: %d users, %d items, %d interactions", dataset.n_users, dataset.n_items, len(dataset.interactions))
+        n = dataset.n_items
 
-        # encoder
-        t0 = time.perf_counter()
-        enc_dir = self.out / "encoder"
         enc_fp = self._stage_fp("encoder", split_fp)
-        record = StageRecord(enc_dir)
-        if record.is_current(enc_fp):
-            embeddings = load_embeddings(enc_dir / "embeddings.safetensors", dataset.n_items)
-            self.reused["encoder"] = True
-        else:
-            record.start(enc_fp)
-            encoder = self._component("encoder")
-            embeddings = encoder.encode(self._context(workdir=enc_dir / "work", dataset=dataset, split=split))
-            if embeddings.n_items != dataset.n_items:
-                raise SidkitError(f"encoder returned {embeddings.n_items} rows for {dataset.n_items} items")
-            save_embeddings(enc_dir / "embeddings.safetensors", embeddings)
-            record.mark_done(enc_fp, shape=list(embeddings.values.shape))
-            self.reused["encoder"] = False
-        timings["encoder"] = time.perf_counter() - t0
+        embeddings = rd.run(Stage(
+            "encoder", enc_fp,
+            compute=lambda d: self._encode(d, dataset, split),
+            load=lambda d: load_embeddings(d / "embeddings.safetensors", n),
+            info=lambda e: {"shape": list(e.values.shape)},
+        ))
 
-        # tokenizer
-        t0 = time.perf_counter()
-        tok_dir = self.out / "tokenizer"
-        tok_fp = self._stage_fp("tokenizer", enc_fp)
-        record = StageRecord(tok_dir)
         tokenizer = self._component("tokenizer")
-        if record.is_current(tok_fp):
-            tokenizer.load(tok_dir / "state")
-            sids = load_sids(tok_dir / "sids.safetensors", dataset.n_items)
-            self.reused["tokenizer"] = True
-        else:
-            record.start(tok_fp)
-            ctx = self._context(workdir=tok_dir / "work", dataset=dataset, split=split, embeddings=embeddings)
-            tokenizer.fit(embeddings, ctx)
-            sids = tokenizer.assign(embeddings)
-            if sids.n_items != dataset.n_items:
-                raise SidkitError(f"tokenizer assigned {sids.n_items} SIDs for {dataset.n_items} items")
-            (tok_dir / "state").mkdir(parents=True, exist_ok=True)
-            tokenizer.save(tok_dir / "state")
-            save_sids(tok_dir / "sids.safetensors", sids)
-            record.mark_done(tok_fp, codebook_sizes=list(sids.codebook_sizes))
-            self.reused["tokenizer"] = False
-        timings["tokenizer"] = time.perf_counter() - t0
+        tok_fp = self._stage_fp("tokenizer", enc_fp)
+        sids = rd.run(Stage(
+            "tokenizer", tok_fp,
+            compute=lambda d: self._tokenize(d, tokenizer, embeddings, dataset, split),
+            load=lambda d: (tokenizer.load(d / "state"), load_sids(d / "sids.safetensors", n))[1],
+            info=lambda t: {"codebook_sizes": list(t.codebook_sizes), "sids_digest": sids_digest(t)},
+        ))
 
-        # generator. Validation scores it with the evaluator and the validation decoder
-        # ([decoder] + [validation.decoder]) on a fixed subset of the validation users
-        # ([validation]), so those are part of its fingerprint; the test decoder is not.
-        t0 = time.perf_counter()
+        # the generator: validation scores it with the evaluator and the validation decoder
+        # on a fixed subset of the validation users ([validation]), so those are part of its
+        # fingerprint; the test decoder is not
         decoder = self._component("decoder")
         evaluator = self._component("evaluator")
         k = int(evaluator.required_k)
         val_rows = cfg.validation.rows(len(split.valid))
         subset = len(val_rows) < len(split.valid)
-        # the subset is the ``valid`` of the validation context's split, so decoders that look
-        # users up by ``ctx.split.valid.histories is histories`` find them
-        vsplit = attrs.evolve(split, valid=split.valid.take(val_rows)) if subset else split
         gen_fp = self._stage_fp(
             "generator", tok_fp, split_fp,
-            self._stage_fp("decoder", choice=cfg.validation_decoder), self._stage_fp("evaluator"),
+            self._stage_fp("decoder", choice=cfg.validation_decoder) if "decoder" not in self.given else self._stage_fp("decoder"),
+            self._stage_fp("evaluator"),
             *([["validation", len(val_rows), cfg.validation.seed]] if subset else []),
         )
-        gen_dir = self.out / "generator"
-        record = StageRecord(gen_dir)
         generator = self._component("generator")
-        if record.is_current(gen_fp):
-            generator.load(gen_dir / "state")
-            if (gen_dir / "sids.safetensors").exists():
-                sids = load_sids(gen_dir / "sids.safetensors", dataset.n_items)
-            self.reused["generator"] = True
-        else:
-            record.start(gen_fp)
-            vdecoder = self._validation_decoder(decoder)
-            vchoice = cfg.validation_decoder or (None if "decoder" in self.given else cfg.component("decoder"))
-            vname = type(vdecoder).__name__ if vchoice is None else vchoice.name
-            overrides = ", ".join(f"{key}: {value}" for key, value in cfg.validation.decoder.items() if key != "name")
-            log.info(
-                "validation: %d of %d users%s, decoder %s %s",
-                len(val_rows), len(split.valid), f" (seed {cfg.validation.seed})" if subset else "",
-                vname, f"{{{overrides}}}" if overrides else "(as [decoder])",
-            )
+        tokenizer_sids = sids
 
-            def validate(model: Any, current: SIDTable | None = None) -> dict[str, float]:
-                table = current if current is not None else sids
-                ranks = vdecoder.rank(model, table, vsplit.valid.histories, k, vctx)
-                return evaluator.evaluate(ranks, vsplit.valid, vctx)
+        def load_generator(d: Path) -> SIDTable:
+            generator.load(d / "state")
+            return load_sids(d / "sids.safetensors", n) if (d / "sids.safetensors").exists() else tokenizer_sids
 
-            vctx = self._context(dataset=dataset, split=vsplit)
-            ctx = self._context(
-                workdir=gen_dir / "work", dataset=dataset, split=split, embeddings=embeddings,
-                tokenizer=tokenizer, validate=validate,
-            )
-            new_sids = generator.fit(sids, ctx)
-            (gen_dir / "state").mkdir(parents=True, exist_ok=True)
-            generator.save(gen_dir / "state")
-            if new_sids is not None:
-                sids = new_sids
-                save_sids(gen_dir / "sids.safetensors", sids)
-            elif (gen_dir / "sids.safetensors").exists():
-                (gen_dir / "sids.safetensors").unlink()
-            record.mark_done(
-                gen_fp,
-                validation={"users": len(val_rows), "of": len(split.valid), "decoder": vchoice.to_table() if vchoice else None},
-            )
-            self.reused["generator"] = False
-        timings["generator"] = time.perf_counter() - t0
+        sids = rd.run(Stage(
+            "generator", gen_fp,
+            compute=lambda d: self._train(d, generator, decoder, evaluator, k, val_rows, tokenizer, tokenizer_sids, embeddings, dataset, split),
+            load=load_generator,
+            info=lambda t: {
+                "validation": {"users": len(val_rows), "of": len(split.valid), "decoder": self._vchoice_table()},
+                "sids_digest": sids_digest(t), "tokenizer_sids_digest": sids_digest(tokenizer_sids),
+            },
+        ))
 
-        # rankings
-        t0 = time.perf_counter()
-        rank_dir = self.out / "rankings"
         rank_fp = fingerprint("rankings", gen_fp, self._stage_fp("decoder"), k)
-        record = StageRecord(rank_dir)
-        if record.is_current(rank_fp):
-            rankings = {s: Rankings(load_arrays(rank_dir / f"{s}.safetensors")["items"]) for s in ("valid", "test")}
-            self.reused["rankings"] = True
-        else:
-            record.start(rank_fp)
-            ctx = self._context(dataset=dataset, split=split)
-            rankings = {}
-            for name, examples in (("valid", split.valid), ("test", split.test)):
-                rankings[name] = decoder.rank(generator, sids, examples.histories, k, ctx)
-                save_arrays(rank_dir / f"{name}.safetensors", {"items": rankings[name].items})
-            record.mark_done(rank_fp, k=k)
-            self.reused["rankings"] = False
-        timings["rankings"] = time.perf_counter() - t0
+        rctx = self._context(dataset=dataset, split=split, tokenizer=tokenizer)
+        rankings = rd.run(Stage(
+            "rankings", rank_fp,
+            compute=lambda d: self._rank(d, decoder, generator, sids, split, k, rctx),
+            load=lambda d: {s: Rankings(load_arrays(d / f"{s}.safetensors")["items"]) for s in ("valid", "test")},
+            info=lambda r: {"k": k},
+        ))
 
         # metrics (cheap: always recomputed)
-        ctx = self._context(dataset=dataset, split=split)
+        ctx = self._context(dataset=dataset, split=split, tokenizer=tokenizer)
         ks = tuple(getattr(evaluator, "ks", None) or (k,))
         baselines = baseline_metrics(split, ks, user_rank=dataset.user_rank)
         metrics = {}
@@ -306,27 +255,94 @@ class Pipeline:
         stats = sid_statistics(sids)
         write_json(self.out / "metrics.json", metrics)
         write_json(self.out / "sid_stats.json", stats)
-        write_json(
-            self.out / "run.json",
-            {
-                "sidkit": __version__,
-                "status": "done",
-                "seed": cfg.run.seed,
-                "device": self.device,
-                "ties": dataset.meta.get("ties"),
-                "data": info,
-                "plugins": {
-                    kind: {"name": c.name, **{k2: v for k2, v in self.registry.get(kind, c.name).as_dict().items() if k2 in ("plugin", "version")}}
-                    for kind, c in cfg.components.items()
-                },
-                "reused": self.reused,
-                "timings_s": timings,
+        self.reused = dict(rd.reused)
+        rd.finish({
+            "sidkit": __version__,
+            "status": "done",
+            "seed": cfg.run.seed,
+            "device": self.device,
+            "ties": dataset.meta.get("ties"),
+            "data": info,
+            "plugins": {
+                kind: {"name": c.name, **{k2: v for k2, v in self.registry.get(kind, c.name).as_dict().items() if k2 in ("plugin", "version")}}
+                for kind, c in cfg.components.items()
             },
-        )
+            "reused": self.reused,
+            "timings_s": rd.timings,
+        })
         return RunResult(
             self.out, metrics, stats, dict(self.reused), sids,
             {"tokenizer": tokenizer, "generator": generator, "decoder": decoder, "evaluator": evaluator},
         )
+
+    # -- what each stage computes (into its folder ``d``) ----------------------------------
+    def _encode(self, d: Path, dataset: Any, split: SplitData) -> Any:
+        from .encoders.checks import check_embeddings
+
+        encoder = self._component("encoder")
+        embeddings = encoder.encode(self._context(workdir=d / "work", dataset=dataset, split=split))
+        if embeddings.n_items != dataset.n_items:
+            raise SidkitError(f"encoder returned {embeddings.n_items} rows for {dataset.n_items} items")
+        name = self.config.component("encoder").name if "encoder" not in self.given else type(encoder).__name__
+        check_embeddings(embeddings.values, f"encoder {name!r}", dataset.catalog.item_ids)
+        save_embeddings(d / "embeddings.safetensors", embeddings)
+        return embeddings
+
+    def _tokenize(self, d: Path, tokenizer: Any, embeddings: Any, dataset: Any, split: SplitData) -> SIDTable:
+        ctx = self._context(workdir=d / "work", dataset=dataset, split=split, embeddings=embeddings)
+        tokenizer.fit(embeddings, ctx)
+        sids = tokenizer.assign(embeddings)
+        if sids.n_items != dataset.n_items:
+            raise SidkitError(f"tokenizer assigned {sids.n_items} SIDs for {dataset.n_items} items")
+        (d / "state").mkdir(parents=True, exist_ok=True)
+        tokenizer.save(d / "state")
+        save_sids(d / "sids.safetensors", sids)
+        return sids
+
+    def _vchoice_table(self) -> dict[str, Any] | None:
+        choice = None if "decoder" in self.given else self.config.validation_decoder
+        return choice.to_table() if choice is not None else None
+
+    def _train(
+        self, d: Path, generator: Any, decoder: Any, evaluator: Any, k: int, val_rows: Any,
+        tokenizer: Any, sids: SIDTable, embeddings: Any, dataset: Any, split: SplitData,
+    ) -> SIDTable:
+        cfg = self.config
+        subset = len(val_rows) < len(split.valid)
+        # the subset is the ``valid`` of the validation context's split, so decoders that look
+        # users up by ``ctx.split.valid.histories is histories`` find them
+        vsplit = attrs.evolve(split, valid=split.valid.take(val_rows)) if subset else split
+        vdecoder = self._validation_decoder(decoder)
+        table = self._vchoice_table()
+        log.info(
+            "validation: %d of %d users%s, decoder %s",
+            len(val_rows), len(split.valid), f" (seed {cfg.validation.seed})" if subset else "",
+            type(vdecoder).__name__ if table is None else " ".join(f"{key}={value}" for key, value in table.items()),
+        )
+        vctx = self._context(dataset=dataset, split=vsplit, tokenizer=tokenizer)
+
+        def validate(model: Any, current: SIDTable | None = None) -> dict[str, float]:
+            ranks = vdecoder.rank(model, current if current is not None else sids, vsplit.valid.histories, k, vctx)
+            return evaluator.evaluate(ranks, vsplit.valid, vctx)
+
+        ctx = self._context(
+            workdir=d / "work", dataset=dataset, split=split, embeddings=embeddings, tokenizer=tokenizer, validate=validate,
+        )
+        new_sids = generator.fit(sids, ctx)
+        (d / "state").mkdir(parents=True, exist_ok=True)
+        generator.save(d / "state")
+        if new_sids is None:
+            return sids
+        save_sids(d / "sids.safetensors", new_sids)
+        return new_sids
+
+    @staticmethod
+    def _rank(d: Path, decoder: Any, generator: Any, sids: SIDTable, split: SplitData, k: int, ctx: Context) -> dict[str, Rankings]:
+        rankings = {}
+        for name, examples in (("valid", split.valid), ("test", split.test)):
+            rankings[name] = decoder.rank(generator, sids, examples.histories, k, ctx)
+            save_arrays(d / f"{name}.safetensors", {"items": rankings[name].items})
+        return rankings
 
 
 def run_pipeline(

@@ -29,6 +29,8 @@ class LoadedRun:
     item_ids: list[str]
     titles: list[str | None]
     device: str = "cpu"
+    tokenizer: Any = None
+    seed: int = 0
 
     def item_index(self, history: Sequence[str]) -> list[int]:
         index = {item: i for i, item in enumerate(self.item_ids)}
@@ -45,7 +47,7 @@ class LoadedRun:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         items = self.item_index(history)
-        ctx = Context(device=self.device, progress=False)
+        ctx = Context(device=self.device, progress=False, tokenizer=self.tokenizer, seed=self.seed)
         ranking = self.decoder.rank(self.generator, self.sids, Ragged.from_lists([items]), k, ctx)
         out = []
         for rank, item in enumerate(ranking.items[0].tolist(), start=1):
@@ -58,25 +60,50 @@ class LoadedRun:
         return out
 
 
+def _verified(run_dir: Path, stage: str) -> dict[str, Any]:
+    """``stage.json`` of a finished stage whose artifacts still have their recorded digests."""
+    record = StageRecord(run_dir / stage)
+    if not record.path.exists():
+        raise ArtifactError(f"{run_dir}: stage {stage!r} did not finish; run `sidkit run` again to complete it")
+    problems = record.verify()
+    if problems:
+        raise ArtifactError(f"{run_dir}: stage {stage!r} is damaged: {'; '.join(problems)}; run `sidkit run` again to rebuild it")
+    return read_json(record.path)
+
+
 def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: str = "cpu") -> LoadedRun:
-    """Rebuild the generator and decoder of a finished run from its directory."""
+    """Rebuild the tokenizer, generator and decoder of a finished run from its directory,
+    after checking every artifact against the digests recorded when it was written and the
+    generator against the SIDs it was trained on."""
+    from .pipeline import sids_digest
+
     run_dir = Path(run_dir)
     config_path = run_dir / "config.resolved.toml"
     if not config_path.exists():
         raise ArtifactError(f"{run_dir}: not a sidkit run directory (no config.resolved.toml)")
     registry = registry or get_registry()
     cfg = load_config(config_path, registry)
-    for stage in ("tokenizer", "generator"):
-        if not StageRecord(run_dir / stage).path.exists():
-            raise ArtifactError(f"{run_dir}: stage {stage!r} did not finish; run `sidkit run` again to complete it")
+    tok_info, gen_info = _verified(run_dir, "tokenizer"), _verified(run_dir, "generator")
     items = read_json(run_dir / "data" / "items.json")
     n_items = len(items["item_ids"])
+    tok_sids = load_sids(run_dir / "tokenizer" / "sids.safetensors", n_items)
+    trained_on = gen_info.get("tokenizer_sids_digest")
+    if trained_on is not None and trained_on != sids_digest(tok_sids):
+        raise ArtifactError(
+            f"{run_dir}: the generator was trained on other SIDs than this run's tokenizer assigned "
+            "(a generator folder from another run?); run `sidkit run` again to retrain it"
+        )
     sid_file = run_dir / "generator" / "sids.safetensors"
-    sids = load_sids(sid_file if sid_file.exists() else run_dir / "tokenizer" / "sids.safetensors", n_items)
-    gen_choice, dec_choice = cfg.component("generator"), cfg.component("decoder")
+    sids = load_sids(sid_file, n_items) if sid_file.exists() else tok_sids
+    tok_choice, gen_choice, dec_choice = (cfg.component(k) for k in ("tokenizer", "generator", "decoder"))
+    tokenizer = registry.build("tokenizer", tok_choice.name, tok_choice.config)
+    tokenizer.load(run_dir / "tokenizer" / "state")
     generator = registry.build("generator", gen_choice.name, gen_choice.config)
     generator.load(run_dir / "generator" / "state")
     if device != "cpu" and hasattr(generator, "to"):
         generator.to(device)
     decoder = registry.build("decoder", dec_choice.name, dec_choice.config)
-    return LoadedRun(run_dir, generator, decoder, sids, list(items["item_ids"]), list(items["titles"]), device)
+    return LoadedRun(
+        run_dir, generator, decoder, sids, list(items["item_ids"]), list(items["titles"]), device,
+        tokenizer=tokenizer, seed=cfg.run.seed,
+    )

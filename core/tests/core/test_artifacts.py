@@ -74,7 +74,7 @@ def test_stage_record_current_only_after_mark_done(tmp_path):
     assert not rec.is_current("abc")
     rec.mark_done("abc", rows=3)
     assert rec.is_current("abc") and not rec.is_current("xyz")
-    assert rec.info() == {"status": "done", "fingerprint": "abc", "rows": 3}
+    assert rec.info() == {"status": "done", "fingerprint": "abc", "rows": 3, "artifacts": {}}
     rec.start("xyz")
     assert not rec.is_current("abc") and rec.status() == "interrupted"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from sidkit.config import apply_overrides, dump_toml, load_config, read_toml, resolve_config
+from sidkit.config import ComponentChoice, apply_overrides, dump_toml, load_config, read_toml, resolve_config
 from sidkit.errors import ConfigError
 from sidkit.registry import hookimpl
 
@@ -182,12 +182,13 @@ def test_validation_section_defaults_and_is_shown(registry):
 
     cfg = resolve_config(GOOD, registry)
     assert cfg.validation == ValidationSection(users=2000, seed=0, decoder={})
-    assert cfg.validation_decoder is None  # validation uses [decoder] as written
+    # validation decodes with the [decoder]'s component at its defaults, not [decoder]'s values
+    assert cfg.validation_decoder == ComponentChoice("decoder", "beam", GenConfig())
     assert cfg.to_dict()["validation"] == {"users": 2000, "seed": 0, "decoder": {}}
     assert "[validation]\nusers = 2000\nseed = 0\n" in dump_toml(cfg.to_dict())
 
 
-def test_validation_decoder_overrides_merge_into_the_decoder_table(registry, tmp_path):
+def test_validation_decoder_is_its_own_table_not_the_decoders(registry, tmp_path):
     raw = {
         **GOOD,
         "decoder": {"name": "beam", "epochs": 4, "dropout": 0.5},
@@ -196,7 +197,8 @@ def test_validation_decoder_overrides_merge_into_the_decoder_table(registry, tmp
     cfg = resolve_config(raw, registry)
     assert cfg.component("decoder").config == GenConfig(epochs=4, dropout=0.5)  # the test decoder is untouched
     assert cfg.validation_decoder.name == "beam"
-    assert cfg.validation_decoder.config == GenConfig(epochs=9, dropout=0.5, train=InnerConfig(lr=0.5))
+    # dropout stays at its default: the [decoder]'s 0.5 is a test-time setting
+    assert cfg.validation_decoder.config == GenConfig(epochs=9, train=InnerConfig(lr=0.5))
     assert cfg.to_dict()["validation"] == {"users": 0, "seed": 7, "decoder": {"epochs": 9, "train": {"lr": 0.5}}}
     (tmp_path / "resolved.toml").write_text(dump_toml(cfg.to_dict()))
     again = load_config(tmp_path / "resolved.toml", registry)
@@ -228,10 +230,10 @@ def test_validation_errors_are_reported_with_the_others(registry):
 def test_validation_decoder_must_be_a_table_and_needs_a_decoder(registry):
     with pytest.raises(ConfigError) as info:
         resolve_config({**GOOD, "validation": {"decoder": 3}}, registry)
-    assert [str(i) for i in info.value.issues] == ["validation.decoder: expected a table of [decoder] keys to override, got 3"]
+    assert [str(i) for i in info.value.issues] == ["validation.decoder: expected a table of decoder keys for validation, got 3"]
     raw = {k: v for k, v in GOOD.items() if k != "decoder"}
     with pytest.raises(ConfigError) as info:
         resolve_config({**raw, "validation": {"decoder": {"epochs": 2}}}, registry, require=())
     assert [str(i) for i in info.value.issues] == [
-        "validation.decoder: overrides keys of [decoder], but the config has no [decoder] section"
+        "validation.decoder: sets decoder keys, but the config has no [decoder] section"
     ]

@@ -208,7 +208,7 @@ def test_validate_sees_exactly_the_subset_and_test_covers_every_user(registry, t
 
     assert result.metrics["test"]["n_examples"] == N_USERS
     assert result.metrics["valid"]["n_examples"] == N_USERS
-    assert "validation: 40 of 120 users (seed 3), decoder fake-dec {width: 2}" in caplog.text
+    assert "validation: 40 of 120 users (seed 3), decoder name=fake-dec width=2 batch_size=64" in caplog.text
     info = json.loads((tmp_path / "run" / "generator" / "stage.json").read_text())
     assert info["validation"] == {"users": 40, "of": N_USERS, "decoder": {"name": "fake-dec", "width": 2, "batch_size": 64}}
 
@@ -270,12 +270,13 @@ def test_changing_only_the_test_decoder_reuses_the_generator(registry, tmp_path)
         assert result.reused["generator"] is False, changed
 
 
-def test_without_validation_overrides_the_test_decoder_is_the_validation_decoder(registry, tmp_path):
+def test_without_validation_overrides_validation_keeps_the_decoder_defaults(registry, tmp_path):
     out = tmp_path / "run"
     run(config(users=30), out, registry)
+    assert {c["width"] for c in validation_calls()} == {5}  # FakeDecoderConfig's default, as [decoder]'s
     again = run(config(users=30) | {"decoder": {"name": "fake-dec", "width": 4}}, out, registry)
-    assert again.reused["generator"] is False
-    assert {c["width"] for c in validation_calls()} == {4}
+    assert again.reused == {"encoder": True, "tokenizer": True, "generator": True, "rankings": False}
+    assert validation_calls() == [] and {c["width"] for c in stage_calls()} == {4}
 
 
 def test_users_beyond_the_validation_set_mean_all_and_keep_the_fingerprint(registry, tmp_path):

@@ -15,7 +15,7 @@ from .schema import (
     resolve_data,
     resolve_paths,
 )
-from .structure import converter, structure, unstructure
+from .structure import converter, non_default, structure, unstructure
 from .toml_io import apply_overrides, dump_toml, read_toml
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "converter",
     "structure",
     "unstructure",
+    "non_default",
     "apply_overrides",
     "dump_toml",
     "read_toml",

@@ -19,7 +19,7 @@ import attrs
 
 from ..errors import ConfigError, ConfigIssue, UnknownComponentError, did_you_mean
 from ..protocols import KINDS
-from .structure import structure, unstructure
+from .structure import non_default, structure, unstructure
 from .toml_io import apply_overrides, read_toml
 from .validators import at_least, one_of
 
@@ -67,10 +67,10 @@ class ValidationSection:
     """``[validation]``: what the generator is scored on after every epoch (early stopping,
     best checkpoint). ``users``: a fixed subset of that many validation users, drawn once
     with ``seed`` (independent of ``run.seed``) and the same at every epoch; ``0`` = all of
-    them. ``decoder``: keys that override the ``[decoder]`` table for validation only
-    (``beam_width = 10``); a ``name`` other than the ``[decoder]``'s picks another decoder,
-    configured by this table alone. Test rankings and metrics always use every user and the
-    ``[decoder]`` as written."""
+    them. ``decoder``: the validation decoder's own table: the ``[decoder]``'s component
+    (or the one it names) with these keys and the decoder's defaults for the rest, never
+    the ``[decoder]``'s values, so changing test-time decoding re-runs only the rankings.
+    Test rankings and metrics always use every user and the ``[decoder]`` as written."""
 
     users: int = attrs.field(default=2000, validator=at_least(0))
     seed: int = 0
@@ -99,6 +99,10 @@ class ComponentChoice:
     def to_table(self) -> dict[str, Any]:
         return {"name": self.name, **unstructure(self.config)}
 
+    def fingerprint_table(self) -> dict[str, Any]:
+        """The table without keys at their default value (what fingerprints hash)."""
+        return {"name": self.name, **non_default(self.config)}
+
 
 @attrs.frozen
 class DataChoice:
@@ -109,6 +113,10 @@ class DataChoice:
 
     def to_table(self) -> dict[str, Any]:
         return {"format": self.format, **unstructure(self.config)}
+
+    def fingerprint_table(self) -> dict[str, Any]:
+        """The table without keys at their default value (what fingerprints hash)."""
+        return {"format": self.format, **non_default(self.config)}
 
 
 @attrs.frozen
@@ -121,7 +129,7 @@ class PipelineConfig:
     components: Mapping[str, ComponentChoice]
     source: str | None = None
     validation: ValidationSection = attrs.field(factory=ValidationSection)
-    # [decoder] merged with [validation.decoder]; None when validation uses [decoder] as is
+    # the decoder validation uses: [decoder]'s component set by [validation.decoder] alone
     validation_decoder: ComponentChoice | None = None
 
     def component(self, kind: str) -> ComponentChoice | None:
@@ -193,17 +201,6 @@ def _get(table: Any, key: str) -> Any:
     return table.get(key) if isinstance(table, Mapping) else None
 
 
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with the keys of ``over`` replacing its keys (nested tables merged key by key)."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def resolve_validation_decoder(
     overrides: Mapping[str, Any],
     decoder: ComponentChoice | None,
@@ -212,31 +209,23 @@ def resolve_validation_decoder(
     *,
     decoder_table: Any = None,
 ) -> ComponentChoice | None:
-    """Resolve ``[validation.decoder]`` (``overrides``) against the resolved ``[decoder]``;
-    ``None`` when there is nothing to override or a problem was appended to ``issues``
-    (under ``validation.decoder.<key>``). ``decoder_table``: the raw ``[decoder]`` table,
-    used when it did not resolve (its own issues are reported already) to still check the
-    overriding keys against that decoder's config class."""
+    """The decoder validation uses: the ``[decoder]``'s component (another one when
+    ``overrides`` names it) configured by ``[validation.decoder]`` (``overrides``) alone:
+    keys it does not set keep the decoder's defaults, not the ``[decoder]``'s values, so
+    test-time decoding settings never change what validation measured. ``None`` without a
+    usable decoder name; problems are appended to ``issues`` under ``validation.decoder``.
+    ``decoder_table``: the raw ``[decoder]`` table, for its name when it did not resolve."""
     where = "validation.decoder"
-    if not overrides:
-        return None
     name = overrides.get("name")
-    other = False
-    if name is not None:
-        try:
-            other = decoder is None or registry.get("decoder", str(name)).name != decoder.name
-        except UnknownComponentError as exc:
-            issues.append(ConfigIssue(f"{where}.name", str(exc)))
+    if name is None:
+        name = decoder.name if decoder is not None else _get(decoder_table, "name")
+        if name is None:
+            if overrides:
+                issues.append(ConfigIssue(where, "sets decoder keys, but the config has no [decoder] section"))
             return None
-    if other:  # another decoder: configured by this table alone
-        return component_choice("decoder", overrides, registry, issues, path=where)
-    if decoder is None:
-        if decoder_table is None:
-            issues.append(ConfigIssue(where, "overrides keys of [decoder], but the config has no [decoder] section"))
-        elif (base := _get(decoder_table, "name")) is not None and str(base) in registry.names("decoder"):
-            component_choice("decoder", {**overrides, "name": base}, registry, issues, path=where)  # the keys alone
-        return None
-    return component_choice("decoder", _merge(decoder.to_table(), overrides), registry, issues, path=where)
+        if str(name) not in registry.names("decoder"):
+            return None  # the [decoder] section's own issue says so
+    return component_choice("decoder", {**overrides, "name": name}, registry, issues, path=where)
 
 
 def data_choice(table: Any, issues: list[ConfigIssue]) -> DataChoice | None:
@@ -293,7 +282,7 @@ def resolve_config(
     vraw = raw.get("validation", {})
     if isinstance(vraw, Mapping) and "decoder" in vraw and not isinstance(vraw["decoder"], Mapping):
         given = vraw["decoder"]
-        issues.append(ConfigIssue("validation.decoder", f"expected a table of [decoder] keys to override, got {given!r}"))
+        issues.append(ConfigIssue("validation.decoder", f"expected a table of decoder keys for validation, got {given!r}"))
         vraw = {k: v for k, v in vraw.items() if k != "decoder"}
     validation, problems = structure(vraw, ValidationSection, "validation")
     issues.extend(problems)
@@ -313,7 +302,8 @@ def resolve_config(
             components[kind] = choice
     overrides = validation.decoder if validation is not None else _get(raw.get("validation"), "decoder")
     validation_decoder = None
-    if isinstance(overrides, Mapping):  # checked even when another [validation] key is wrong
+    if isinstance(overrides, Mapping) or overrides is None:  # checked even when another [validation] key is wrong
+        overrides = overrides or {}
         validation_decoder = resolve_validation_decoder(
             overrides, components.get("decoder"), registry, issues, decoder_table=raw.get("decoder")
         )

@@ -22,7 +22,7 @@ from cattrs.errors import (
 
 from ..errors import ConfigIssue, did_you_mean
 
-__all__ = ["converter", "structure", "unstructure", "type_name"]
+__all__ = ["converter", "structure", "unstructure", "non_default", "type_name"]
 
 T = TypeVar("T")
 
@@ -204,3 +204,26 @@ def structure(raw: Mapping[str, Any], cls: type[T], path: str) -> tuple[T | None
 
 def unstructure(obj: Any) -> Any:
     return converter.unstructure(obj)
+
+
+def _default(field: Any, owner: Any) -> Any:
+    default = field.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return default.factory(owner) if default.takes_self else default.factory()
+    return default
+
+
+def non_default(obj: Any) -> Any:
+    """``obj`` unstructured without the fields at their default value (recursively for
+    nested attrs configs), so adding an option with a default leaves it unchanged: what
+    stage fingerprints are made of."""
+    if not attrs.has(type(obj)):
+        return unstructure(obj)
+    out = {}
+    for field in attrs.fields(type(obj)):
+        value, default = getattr(obj, field.name), _default(field, obj)
+        if default is not attrs.NOTHING and value == default:
+            continue
+        nested = attrs.has(type(value)) and type(value) is type(default)
+        out[field.name] = non_default(value) if nested else unstructure(value)
+    return out

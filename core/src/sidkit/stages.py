@@ -1,0 +1,201 @@
+"""Stages of a run: reuse what a fingerprint says is current, compute the rest, replace a
+finished run only when the new one has finished.
+
+A :class:`Stage` declares its folder name, its fingerprint (config + upstream
+fingerprints), how to compute its artifacts into a folder and how to load them back.
+:class:`RunDirectory` runs stages into a run directory:
+
+* a stage whose ``stage.json`` fingerprint matches, and whose artifacts still have the
+  sha256 digests recorded there, is loaded instead of recomputed;
+* a stage to recompute is computed into ``<name>.new/`` (its ``work/`` checkpoints there,
+  so an interrupted stage resumes), and the ``.new`` folders replace the finished ones only
+  when the whole run succeeds (:meth:`RunDirectory.promote`): a crash never leaves a
+  finished run half-replaced;
+* ``attempt.json`` says what the run in progress is doing (``running``) or why it failed
+  (``failed`` and the error); ``run.json`` describes the last run that finished;
+* one process at a time: a lock file names the process that holds the directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from .artifacts import StageRecord, read_json, write_json
+from .errors import ArtifactError
+
+__all__ = ["Stage", "RunDirectory", "RunLocked", "ATTEMPT_FILE", "PENDING_SUFFIX"]
+
+log = logging.getLogger("sidkit")
+
+T = TypeVar("T")
+
+ATTEMPT_FILE = "attempt.json"
+LOCK_FILE = ".lock"
+PENDING_SUFFIX = ".new"
+OLD_SUFFIX = ".old"
+
+
+@attrs.define
+class Stage(Generic[T]):
+    """One reuse-or-compute step. ``compute(folder)`` writes the stage's artifacts into
+    ``folder`` and returns its value; ``load(folder)`` reads them back; ``info(value)`` is
+    extra JSON for ``stage.json``; ``check(folder, info)`` may raise ArtifactError when the
+    stored artifacts do not fit this run (beyond their digests, which are always checked)."""
+
+    name: str
+    fingerprint: str
+    compute: Callable[[Path], T]
+    load: Callable[[Path], T]
+    info: Callable[[T], dict[str, Any]] = lambda value: {}
+    check: Callable[[Path, dict[str, Any]], None] | None = None
+
+
+class RunLocked(ArtifactError):
+    """Another process is writing the same run directory."""
+
+
+class _Lock:
+    """An exclusive advisory lock on ``path`` (``fcntl``; a no-op where it is missing)."""
+
+    def __init__(self, path: Path):
+        self.path, self._fd = path, None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks, no protection
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLocked(
+                f"{self.path.parent}: in use by another sidkit process ({holder}); wait for it or use another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
+
+
+class RunDirectory:
+    """The run directory ``out`` while a run writes it (a context manager: lock, attempt
+    record, promotion of the new stages on success, ``failed`` on an exception)."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.reused: dict[str, bool] = {}
+        self.timings: dict[str, float] = {}
+        self._pending: list[str] = []
+        self._lock = _Lock(self.out / LOCK_FILE)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> RunDirectory:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
+        try:
+            self._repair()
+            write_json(self.out / ATTEMPT_FILE, {"status": "running", "pid": os.getpid(), "started": time.time()})
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc is not None:
+                self._record_failure(exc)
+        finally:
+            self._lock.release()
+
+    def _record_failure(self, exc: BaseException) -> None:
+        record = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "failed": time.time(), "pid": os.getpid()}
+        try:
+            write_json(self.out / ATTEMPT_FILE, record)
+        except OSError:  # a full disk: the original error matters more
+            log.warning("could not record the failure in %s", self.out / ATTEMPT_FILE)
+
+    def finish(self, run_info: dict[str, Any]) -> None:
+        """Promote every stage computed in this run, then write ``run.json``: the run has
+        finished."""
+        self.promote()
+        write_json(self.out / "run.json", run_info)
+        (self.out / ATTEMPT_FILE).unlink(missing_ok=True)
+
+    # -- stages ------------------------------------------------------------------------------
+    def folder(self, name: str) -> Path:
+        """Where stage ``name``'s current artifacts are read from in this run."""
+        pending = self.out / f"{name}{PENDING_SUFFIX}"
+        return pending if name in self._pending else self.out / name
+
+    def run(self, stage: Stage[T]) -> T:
+        """The value of ``stage``: loaded when a finished copy is current, else computed."""
+        t0 = time.perf_counter()
+        value = self._reuse(stage)
+        if value is None:
+            pending = self.out / f"{stage.name}{PENDING_SUFFIX}"
+            record = StageRecord(pending)
+            record.start(stage.fingerprint)
+            value = stage.compute(pending)
+            record.mark_done(stage.fingerprint, **stage.info(value))
+            self._pending.append(stage.name)
+            self.reused[stage.name] = False
+        self.timings[stage.name] = time.perf_counter() - t0
+        return value
+
+    def _reuse(self, stage: Stage[T]) -> T | None:
+        for folder in (self.out / stage.name, self.out / f"{stage.name}{PENDING_SUFFIX}"):
+            record = StageRecord(folder)
+            if not record.is_current(stage.fingerprint):
+                continue
+            problems = record.verify()
+            if not problems and stage.check is not None:
+                try:
+                    stage.check(folder, read_json(record.path))
+                except ArtifactError as exc:
+                    problems = [str(exc)]
+            if problems:
+                log.warning("stage %s: recomputing, its stored artifacts do not check out: %s", stage.name, "; ".join(problems))
+                continue
+            if folder.name != stage.name:
+                self._pending.append(stage.name)  # finished by an earlier attempt, not yet promoted
+            self.reused[stage.name] = True
+            return stage.load(folder)
+        return None
+
+    def promote(self) -> None:
+        """Replace each finished stage by its ``.new`` folder (old moved aside, new renamed
+        in, old deleted); :meth:`_repair` completes a promotion a crash interrupted."""
+        for name in self._pending:
+            new, cur, old = (self.out / f"{name}{s}" for s in (PENDING_SUFFIX, "", OLD_SUFFIX))
+            if old.exists():
+                shutil.rmtree(old)
+            if cur.exists():
+                os.replace(cur, old)
+            os.replace(new, cur)
+            shutil.rmtree(old, ignore_errors=True)
+        self._pending.clear()
+
+    def _repair(self) -> None:
+        """Undo what a crash during :meth:`promote` left: a stage moved aside whose
+        replacement never arrived is moved back; one that was replaced is dropped."""
+        for old in self.out.glob(f"*{OLD_SUFFIX}"):
+            cur = self.out / old.name[: -len(OLD_SUFFIX)]
+            if cur.exists():
+                shutil.rmtree(old)
+            else:
+                os.replace(old, cur)
