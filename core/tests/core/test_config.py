@@ -237,3 +237,12 @@ def test_validation_decoder_must_be_a_table_and_needs_a_decoder(registry):
     assert [str(i) for i in info.value.issues] == [
         "validation.decoder: sets decoder keys, but the config has no [decoder] section"
     ]
+
+
+def test_sid_updater_section_is_rejected_by_run_with_a_pointer_to_continual(registry):
+    with pytest.raises(ConfigError) as info:
+        resolve_config({**GOOD, "sid-updater": {"name": "anything"}}, registry)
+    assert [str(i) for i in info.value.issues] == [
+        "sid-updater: `sidkit run` trains one period and uses no SID updater; SID updaters run in continual "
+        "scenarios (`sidkit continual`, plugin sidkit-continual): remove this section"
+    ]

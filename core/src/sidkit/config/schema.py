@@ -148,7 +148,12 @@ class PipelineConfig:
         return out
 
 
-SECTIONS = ("run", "data", "split", *KINDS, "validation")
+PIPELINE_KINDS = tuple(k for k in KINDS if k != "sid-updater")  # one training period: no updater
+SECTIONS = ("run", "data", "split", *PIPELINE_KINDS, "validation")
+NO_UPDATER = (
+    "`sidkit run` trains one period and uses no SID updater; SID updaters run in continual "
+    "scenarios (`sidkit continual`, plugin sidkit-continual): remove this section"
+)
 DEFAULT_COMPONENTS = {"evaluator": "ranking"}
 PATH_KEYS = ("path", "items")
 
@@ -274,7 +279,9 @@ def resolve_config(
     require: Iterable[str] = ("encoder", "tokenizer", "generator", "decoder"),
 ) -> PipelineConfig:
     """Structure a raw config dict; raise :class:`ConfigError` listing every problem."""
-    issues = unknown_sections(raw, SECTIONS)
+    issues = unknown_sections({k: v for k, v in raw.items() if k != "sid-updater"}, SECTIONS)
+    if "sid-updater" in raw:
+        issues.append(ConfigIssue("sid-updater", NO_UPDATER))
     run, problems = structure(raw.get("run", {}), RunSection, "run")
     issues.extend(problems)
     split, problems = structure(raw.get("split", {}), SplitSection, "split")
@@ -288,7 +295,7 @@ def resolve_config(
     issues.extend(problems)
     data = data_choice(raw.get("data", {}), issues)
     components: dict[str, ComponentChoice] = {}
-    for kind in KINDS:
+    for kind in PIPELINE_KINDS:
         table = raw.get(kind)
         if table is None and kind in DEFAULT_COMPONENTS:
             table = {"name": DEFAULT_COMPONENTS[kind]}
