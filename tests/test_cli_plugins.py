@@ -118,3 +118,61 @@ def test_help_and_plugins_do_not_import_torch_or_transformers(args):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in out.stderr, out.stderr[-2000:]
+
+
+COMMANDS = """
+    import click
+    from sidkit.registry import hookimpl
+
+    @hookimpl
+    def sidkit_register_commands(cli):
+        @cli.command()
+        @click.argument("who")
+        def hello(who):
+            '''Say hello from a plugin.'''
+            click.echo(f"hello {who} from NAME")
+"""
+
+
+def test_plugin_command_shows_in_help_and_runs(tmp_path):
+    fake_distribution(tmp_path, "sidkit-hello", "sidkit_hello_mod", COMMANDS.replace("NAME", "sidkit-hello"))
+    help_text = sidkit("--help", pythonpath=tmp_path)
+    assert help_text.returncode == 0, help_text.stderr
+    assert "hello" in help_text.stdout and "Say hello from a plugin." in help_text.stdout
+    out = sidkit("hello", "world", pythonpath=tmp_path)
+    assert (out.returncode, out.stdout) == (0, "hello world from sidkit-hello\n"), out.stderr
+    listed = sidkit("plugins", pythonpath=tmp_path)
+    assert "commands from plugins: " in listed.stdout and "hello (sidkit-hello)" in listed.stdout
+
+
+def test_plugin_whose_command_hook_raises_is_reported_broken(tmp_path):
+    body = COMMANDS.replace("@cli.command()", "raise RuntimeError('no commands today')\n        @cli.command()")
+    fake_distribution(tmp_path, "sidkit-hello", "sidkit_hello_mod", body)
+    out = sidkit("plugins", pythonpath=tmp_path)
+    assert out.returncode == 0 and "ranking" in out.stdout, out.stderr
+    assert "broken plugin sidkit-hello 0.9: RuntimeError: no commands today (registering commands)" in out.stderr
+    assert "Traceback" not in out.stderr
+    help_text = sidkit("--help", pythonpath=tmp_path)
+    assert help_text.returncode == 0 and "plugins" in help_text.stdout and "hello" not in help_text.stdout
+    assert sidkit("plugins", "--strict", pythonpath=tmp_path).returncode == 1
+
+
+def test_clashing_command_name_is_refused_with_a_warning_and_the_first_keeps_it(tmp_path):
+    """``sidkit-beta`` comes first on ``sys.path``; ``sidkit-alpha`` keeps ``hello`` (load
+    order), and a plugin command named like a core one (``run``) is refused too."""
+    for dist in ("sidkit-alpha", "sidkit-beta"):
+        (tmp_path / dist).mkdir()
+        body = COMMANDS.replace("NAME", dist) + "\n        cli.add_command(click.Command('run'))\n"
+        fake_distribution(tmp_path / dist, dist, dist.replace("-", "_") + "_mod", body)
+    path = Path(os.pathsep.join(str(tmp_path / d) for d in ("sidkit-beta", "sidkit-alpha")))
+    out = sidkit("hello", "you", pythonpath=path)
+    assert out.returncode == 0 and out.stdout == "hello you from sidkit-alpha\n", out.stderr
+    assert (
+        "warning: command 'hello' is registered by both plugin sidkit-alpha and plugin sidkit-beta; "
+        "kept sidkit-alpha's (loaded first), ignored sidkit-beta's" in out.stderr
+    )
+    assert "warning: command 'run' is registered by both plugin sidkit and plugin sidkit-alpha" in out.stderr
+    assert out.stderr.count("warning:") == 3  # run (alpha), hello and run (beta)
+    listed = sidkit("plugins", pythonpath=path)
+    assert listed.stderr.count("warning:") == 3  # once, not again when the command asks for the registry
+    assert sidkit("plugins", "--strict", pythonpath=path).returncode == 1

@@ -1,5 +1,7 @@
 """The ``sidkit`` command line. Importing this module must not import torch: every command
-imports what it needs when it runs."""
+imports what it needs when it runs. Plugins add commands through the
+``sidkit_register_commands`` hook (:meth:`sidkit.registry.Registry.add_commands`); theirs
+use :func:`command_registry` and :func:`output_folder` like the core's."""
 
 from __future__ import annotations
 
@@ -13,13 +15,31 @@ import click
 from . import __version__
 from .errors import ConfigError, SidkitError
 
+__all__ = ["main", "command_registry", "output_folder"]
+
 _OUTPUT = "sidkit.output"  # ctx.meta key: where the running command writes
+_WARNED = "sidkit.warned"  # ctx.meta key: the registry whose refused names were printed
 
 
-def _output(path: Path) -> Path:
+def output_folder(path: Path) -> Path:
     """Note ``path`` as the folder this command writes to (named by OS errors without a file)."""
     click.get_current_context().meta[_OUTPUT] = path
     return path
+
+
+def command_registry():
+    """The process-wide registry, for a command; prints a warning (once per invocation) for
+    each component or command name a plugin was refused because an earlier one had it."""
+    from .registry import get_registry
+
+    registry = get_registry()
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    if meta.get(_WARNED) is not registry:
+        for message in registry.refused():
+            click.echo(f"warning: {message}", err=True)
+        meta[_WARNED] = registry
+    return registry
 
 
 def _os_error_message(exc: OSError, meta: dict) -> str:
@@ -42,8 +62,31 @@ def _is_file_error(exc: OSError) -> bool:
 
 
 class _Group(click.Group):
-    """Turns sidkit's own errors into one clean message: exit 2 for configs, 1 otherwise;
-    an OS error (read-only folder, full disk, missing file) is ``error: PATH: reason``, exit 1."""
+    """Adds the plugins' commands when a command is first looked up (per registry), and turns
+    sidkit's own errors into one clean message: exit 2 for configs, 1 otherwise; an OS
+    error (read-only folder, full disk, missing file) is ``error: PATH: reason``, exit 1."""
+
+    _loaded_from = None  # the registry whose plugin commands are in self.commands
+    _plugin_commands: list[str] = []
+
+    def _add_plugin_commands(self) -> None:
+        from .registry import get_registry
+
+        registry = get_registry()
+        if registry is not self._loaded_from:  # a test fixture may swap the registry in-process
+            for name in self._plugin_commands:
+                self.commands.pop(name, None)
+            self._plugin_commands = registry.add_commands(self)
+            self._loaded_from = registry
+        command_registry()  # the warnings, now that command names were checked too
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._add_plugin_commands()
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -61,17 +104,6 @@ class _Group(click.Group):
             sys.exit(1)
 
 
-def _registry():
-    """The process-wide registry; prints a warning for each component name a plugin was
-    refused because a plugin loaded before it had taken it."""
-    from .registry import get_registry
-
-    registry = get_registry()
-    for message in registry.refused():
-        click.echo(f"warning: {message}", err=True)
-    return registry
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sidkit")
 def main() -> None:
@@ -81,10 +113,10 @@ def main() -> None:
 # -- plugins -----------------------------------------------------------------------------
 @main.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of components.")
-@click.option("--strict", is_flag=True, help="Fail (exit 1) when any plugin is broken or a component name clashes.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) when any plugin is broken or a component or command name clashes.")
 def plugins_cmd(as_json: bool, strict: bool) -> None:
     """List every registered component and the plugin it comes from."""
-    registry = _registry()
+    registry = command_registry()
     broken = [p for p in registry.plugins.values() if p.status == "broken"]
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in registry.components()], indent=2))
@@ -94,6 +126,9 @@ def plugins_cmd(as_json: bool, strict: bool) -> None:
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         for r in rows:
             click.echo("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=False)) + "  " + r[4])
+        commands = [f"{c} ({p.name})" for p in registry.plugins.values() for c in p.commands]
+        if commands:
+            click.echo(f"\ncommands from plugins: {', '.join(commands)}")
         disabled = [p.name for p in registry.plugins.values() if p.status == "disabled"]
         if disabled:
             click.echo(f"\ndisabled by SIDKIT_LOAD_PLUGINS: {', '.join(disabled)}")
@@ -116,7 +151,7 @@ def config_show(config: Path, overrides: tuple[str, ...]) -> None:
     """Print CONFIG fully resolved, with every default filled in."""
     from .config import dump_toml, load_config
 
-    cfg = load_config(config, _registry(), overrides, require=())
+    cfg = load_config(config, command_registry(), overrides, require=())
     click.echo(dump_toml(cfg.to_dict()), nl=False)
 
 
@@ -139,9 +174,9 @@ def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
     from .config import load_config
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    registry = _registry()
+    registry = command_registry()
     cfg = load_config(config, registry, overrides)  # all config errors before any work
-    out = _output(out or Path("runs") / config.stem)
+    out = output_folder(out or Path("runs") / config.stem)
     from .pipeline import Pipeline
 
     result = Pipeline(cfg, out, registry=registry).run()
@@ -150,30 +185,6 @@ def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
         click.echo(f"reused stages: {', '.join(reused)}")
     _print_metrics(result.metrics)
     click.echo(f"run directory: {out}")
-
-
-# -- continual ---------------------------------------------------------------------------
-@main.command("continual")
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output directory [runs/<scenario name>].")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a scenario value.")
-def continual_cmd(scenario: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
-    """Run the continual SID-refresh scenario in SCENARIO and print the final-step table."""
-    import logging
-
-    from .continual import ContinualRunner, load_scenario
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    registry = _registry()
-    cfg = load_scenario(scenario, registry, overrides)  # all config errors before any work
-    out = _output(out or Path("runs") / scenario.stem)
-    report = ContinualRunner(cfg, out, registry=registry).run()
-    ks = sorted(cfg.scenario.ks)
-    click.echo("policy".ljust(20) + "".join(f"R@{k}".rjust(10) + f"N@{k}".rjust(10) for k in ks) + "  dFLOPs")
-    for policy, row in report["policies"].items():
-        cells = "".join(f"{row[f'recall@{k}']['mean']:10.4f}{row[f'ndcg@{k}']['mean']:10.4f}" for k in ks)
-        click.echo(policy.ljust(20) + cells + f"  {row['delta_flops']:.3g}")
-    click.echo(f"report: {out / 'report.md'}")
 
 
 # -- data --------------------------------------------------------------------------------
@@ -216,7 +227,7 @@ def recommend_cmd(run_dir: Path, history: str, k: int, as_json: bool) -> None:
     items = [h.strip() for h in history.split(",") if h.strip()]
     if not items:
         raise click.BadParameter("give at least one item id", param_hint="--history")
-    recs = load_run(run_dir, registry=_registry()).recommend(items, k)
+    recs = load_run(run_dir, registry=command_registry()).recommend(items, k)
     if as_json:
         click.echo(json.dumps(recs, indent=2))
         return
@@ -246,7 +257,7 @@ def new_plugin_cmd(name: str, kind: str, directory: Path) -> None:
     working component of KIND, its doc page and tests."""
     from .template import render_plugin
 
-    target = render_plugin(name, kind, _output(directory))
+    target = render_plugin(name, kind, output_folder(directory))
     click.echo(f"created {target}")
     click.echo(f"next: pip install -e '{target}[test]' && pytest {target}/tests")
 

@@ -1,8 +1,8 @@
 """The component registry, on pluggy.
 
 A plugin is a module exposed under the entry-point group ``sidkit`` (entry-point name =
-distribution name). It implements one hook, :func:`sidkit_register_components`, which
-receives a ``register`` callback and calls it once per component::
+distribution name). It implements :func:`sidkit_register_components`, which receives a
+``register`` callback and calls it once per component::
 
     from sidkit.registry import hookimpl
 
@@ -14,6 +14,9 @@ receives a ``register`` callback and calls it once per component::
 The factory is a ``"module:attr"`` string imported only when a component is built, so
 listing plugins never imports torch. The core's own components come through the same
 hook (the ``sidkit`` distribution), so there is one code path.
+
+A plugin may also implement :func:`sidkit_register_commands` to add commands to the
+``sidkit`` CLI (see :meth:`Registry.add_commands`).
 """
 
 from __future__ import annotations
@@ -22,13 +25,16 @@ import importlib
 import importlib.metadata as md
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from .errors import SidkitError, UnknownComponentError
 from .protocols import KINDS
+
+if TYPE_CHECKING:
+    import click
 
 __all__ = [
     "hookimpl",
@@ -58,6 +64,13 @@ class Hookspecs:
         """Register components: call ``register(kind=, name=, factory=, config=, description=)``
         once per component. ``kind`` is one of :data:`sidkit.protocols.KINDS`; ``factory``
         is a ``"module:attr"`` string naming a callable that takes the config instance."""
+
+    @hookspec
+    def sidkit_register_commands(self, cli: click.Group) -> None:
+        """Add commands to the ``sidkit`` CLI: ``@cli.command()``, ``@cli.group()`` or
+        ``cli.add_command(command)`` on the click group ``cli``. Runs when the CLI first
+        resolves a command, ``sidkit --help`` included: import heavy modules (torch) inside
+        the command's function, never here."""
 
 
 class RegistryError(SidkitError):
@@ -114,7 +127,8 @@ class ComponentSpec:
 @attrs.define
 class PluginStatus:
     """Load outcome of one plugin distribution: ``ok``, ``broken`` (with error) or ``disabled``.
-    ``refused`` holds one message per component name it lost to a plugin loaded before it."""
+    ``refused`` holds one message per component or command name it lost to a plugin loaded
+    before it; ``commands``: the CLI commands it added."""
 
     name: str
     version: str
@@ -122,6 +136,7 @@ class PluginStatus:
     error: str | None = None
     components: list[str] = attrs.field(factory=list)
     refused: list[str] = attrs.field(factory=list)
+    commands: list[str] = attrs.field(factory=list)
 
 
 class Registry:
@@ -131,6 +146,7 @@ class Registry:
         self._pm = pluggy.PluginManager("sidkit")
         self._pm.add_hookspecs(Hookspecs)
         self._components: dict[tuple[str, str], ComponentSpec] = {}
+        self._commands: dict[str, click.Command] | None = None  # filled by add_commands
         self.plugins: dict[str, PluginStatus] = {}
 
     # -- loading -------------------------------------------------------------------------
@@ -191,13 +207,59 @@ class Registry:
             return
         status.components = [f"{s.kind}:{s.name}" for s in added if self._components.get((s.kind, s.name)) is s]
 
+    def add_commands(self, cli: click.Group) -> list[str]:
+        """Add the plugins' commands to the click group ``cli``; returns their names.
+
+        The first call runs every plugin's :func:`sidkit_register_commands` hook, in load
+        order, each on a scratch group. A name ``cli`` already has (a core command) or an
+        earlier plugin took is refused (noted in the plugin's ``refused``, the first keeps
+        it). A hook that raises makes its plugin broken: its components and commands are
+        dropped. Later calls (another group) add the same commands without running hooks."""
+        if self._commands is None:
+            self._commands = {}
+            owners = dict.fromkeys(cli.commands, CORE_DIST)
+            for status in list(self.plugins.values()):
+                if status.status == "ok":
+                    self._collect_commands(status, owners)
+        for name, command in self._commands.items():
+            cli.add_command(command, name)
+        return list(self._commands)
+
+    def _collect_commands(self, status: PluginStatus, owners: dict[str, str]) -> None:
+        import click
+
+        obj = self._pm.get_plugin(status.name)
+        scratch = click.Group(status.name)
+        try:
+            for impl in self._pm.hook.sidkit_register_commands.get_hookimpls():
+                if impl.plugin is obj:
+                    impl.function(cli=scratch)
+        except Exception as exc:  # isolation: a broken hook never breaks the CLI
+            self._pm.unregister(obj)
+            self._components = {k: v for k, v in self._components.items() if v.plugin != status.name}
+            self._broken(status.name, status.version, exc, False, where="registering commands")
+            return
+        for name, command in scratch.commands.items():
+            if name in owners:
+                status.refused.append(
+                    f"command {name!r} is registered by both plugin {owners[name]} and plugin {status.name}; "
+                    f"kept {owners[name]}'s (loaded first), ignored {status.name}'s: "
+                    "uninstall one of them or rename the command"
+                )
+                continue
+            owners[name] = status.name
+            self._commands[name] = command
+            status.commands.append(name)
+
     def remove_plugin(self, name: str) -> None:
-        """Unregister a plugin and every component it registered (used by test fixtures)."""
+        """Unregister a plugin and every component and command it registered (used by test fixtures)."""
         obj = self._pm.get_plugin(name)
         if obj is not None:
             self._pm.unregister(obj)
         self._components = {k: v for k, v in self._components.items() if v.plugin != name}
-        self.plugins.pop(name, None)
+        status = self.plugins.pop(name, None)
+        for command in status.commands if status is not None and self._commands else ():
+            self._commands.pop(command, None)
 
     def _broken(self, name: str, version: str, exc: Exception, strict: bool, where: str = "") -> None:
         error = f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else "")
@@ -252,7 +314,8 @@ class Registry:
         return "broken plugins (see `sidkit plugins`): " + "; ".join(broken) if broken else ""
 
     def refused(self) -> list[str]:
-        """One message per component name refused because another plugin already had it."""
+        """One message per component or command name refused because another plugin (or
+        the core) already had it."""
         return [msg for p in self.plugins.values() for msg in p.refused]
 
     def names(self, kind: str) -> list[str]:

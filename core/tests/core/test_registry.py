@@ -180,3 +180,61 @@ def test_sidkit_registry_fixture_isolates_in_memory_plugins(sidkit_registry):
     sidkit_registry.add_plugin(make_plugin(("evaluator", "double", FACTORY)), "sidkit-inmem")
     assert get_registry() is sidkit_registry
     assert get_registry().get("evaluator", "double").plugin == "sidkit-inmem"
+
+
+# -- the command hook ---------------------------------------------------------------------
+def make_command_plugin(*names, components=(), fail=None):
+    """A plugin whose command hook adds a click command per name (or raises ``fail``)."""
+    import click
+
+    class Plugin:
+        @hookimpl
+        def sidkit_register_components(self, register):
+            for kind, name, factory in components:
+                register(kind=kind, name=name, factory=factory, config=DummyConfig)
+
+        @hookimpl
+        def sidkit_register_commands(self, cli):
+            if fail is not None:
+                raise fail
+            for name in names:
+                cli.command(name)(lambda: click.echo("hi"))
+
+    return Plugin()
+
+
+def test_commands_are_added_once_in_load_order_and_a_clash_is_refused():
+    import click
+
+    cli = click.Group(commands=[click.Command("run")])
+    reg = Registry()
+    reg.add_plugin(make_command_plugin("hello", "run"), "sidkit-a")
+    reg.add_plugin(make_command_plugin("hello", "bye"), "sidkit-b")
+    assert reg.add_commands(cli) == ["hello", "bye"]
+    assert sorted(cli.commands) == ["bye", "hello", "run"]
+    assert (reg.plugins["sidkit-a"].commands, reg.plugins["sidkit-b"].commands) == (["hello"], ["bye"])
+    assert reg.refused() == [
+        "command 'run' is registered by both plugin sidkit and plugin sidkit-a; kept sidkit's (loaded first), "
+        "ignored sidkit-a's: uninstall one of them or rename the command",
+        "command 'hello' is registered by both plugin sidkit-a and plugin sidkit-b; kept sidkit-a's (loaded first), "
+        "ignored sidkit-b's: uninstall one of them or rename the command",
+    ]
+    other = click.Group(commands=[click.Command("run")])
+    assert reg.add_commands(other) == ["hello", "bye"] and len(reg.refused()) == 2  # hooks ran once
+    assert other.commands["hello"] is cli.commands["hello"]
+
+
+def test_a_command_hook_that_raises_breaks_only_its_plugin():
+    import click
+
+    reg = Registry()
+    reg.add_plugin(make_command_plugin(components=[("evaluator", "double", FACTORY)], fail=RuntimeError("boom")), "sidkit-bad")
+    reg.add_plugin(make_command_plugin("hello"), "sidkit-good")
+    assert reg.get("evaluator", "double").plugin == "sidkit-bad"
+    cli = click.Group()
+    assert reg.add_commands(cli) == ["hello"]
+    status = reg.plugins["sidkit-bad"]
+    assert (status.status, status.error) == ("broken", "RuntimeError: boom (registering commands)")
+    with pytest.raises(UnknownComponentError, match="sidkit-bad: RuntimeError: boom"):
+        reg.get("evaluator", "double")
+    assert list(reg.plugins) == ["sidkit-bad", "sidkit-good"]  # the listing order is kept

@@ -163,3 +163,38 @@ def test_large_input_is_vectorised():
     m = ranking_metrics(items, targets, ks=(10, 500))
     assert m["n_examples"] == n
     assert 0.0 <= m["recall@10"] <= m["recall@500"] <= 1.0
+
+
+class TestCappedRecall:
+    # user 0: 5 positives {0..4}, ranked [0, 9] -> 1 hit at rank 1
+    # user 1: 1 positive {7}, ranked [8, 7] -> 1 hit at rank 2
+    RANKS = np.array([[0, 9], [8, 7]])
+    TARGETS = Ragged.from_lists([[0, 1, 2, 3, 4], [7]])
+
+    def test_capped_vs_uncapped(self):
+        capped = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"), capped_recall=True)
+        plain = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"))
+        # K=2: user 0 hits / min(5, 2) = 1/2, user 1 1/min(1, 2) = 1
+        assert capped["recall@2"] == pytest.approx((0.5 + 1.0) / 2)
+        assert plain["recall@2"] == pytest.approx((1 / 5 + 1.0) / 2)
+        # K=1: user 0 1/min(5, 1) = 1 vs 1/5; user 1 no hit in the top 1
+        assert capped["recall@1"] == pytest.approx(0.5)
+        assert plain["recall@1"] == pytest.approx(0.1)
+
+    def test_ndcg_unchanged(self):
+        capped = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"), capped_recall=True)
+        plain = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"))
+        for k in (1, 2):
+            assert capped[f"ndcg@{k}"] == plain[f"ndcg@{k}"]
+        idcg2 = 1.0 + 1.0 / math.log2(3)
+        user0 = 1.0 / idcg2
+        user1 = (1.0 / math.log2(3)) / 1.0
+        assert capped["ndcg@2"] == pytest.approx((user0 + user1) / 2)
+        assert capped["ndcg@1"] == pytest.approx(0.5)
+        assert capped["n_examples"] == plain["n_examples"] == 2.0
+
+    def test_all_hits_capped_is_one(self):
+        ranks = np.array([[0, 1]])
+        targets = Ragged.from_lists([[0, 1, 2, 3, 4]])
+        out = ranking_metrics(ranks, targets, ks=(2,), metrics=("recall",), capped_recall=True)
+        assert out["recall@2"] == 1.0

@@ -15,20 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
-from ..config.schema import (
+from sidkit.config import (
     ComponentChoice,
     DataChoice,
     RunSection,
+    apply_overrides,
     component_choice,
     data_choice,
+    read_toml,
     resolve_paths,
-    unknown_sections,
+    structure,
+    unstructure,
 )
-from ..config.structure import structure, unstructure
-from ..config.toml_io import apply_overrides, read_toml
-from ..config.validators import at_least, one_of
-from ..errors import ConfigError, ConfigIssue, did_you_mean
+from sidkit.config.schema import unknown_sections
+from sidkit.config.validators import at_least, one_of
+from sidkit.errors import ConfigError, ConfigIssue, did_you_mean
 
 __all__ = [
     "ScenarioSection",

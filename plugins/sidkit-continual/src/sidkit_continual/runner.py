@@ -28,13 +28,13 @@ from typing import Any
 
 import attrs
 import numpy as np
+from sidkit.artifacts import fingerprint, read_json, write_json
+from sidkit.context import Context
+from sidkit.errors import SidkitError
+from sidkit.metrics import ranking_metrics
+from sidkit.registry import Registry, get_registry
+from sidkit.types import EvalSet, Rankings, SIDTable
 
-from ..artifacts import fingerprint, read_json, write_json
-from ..context import Context
-from ..errors import SidkitError
-from ..metrics.ranking import ranking_metrics
-from ..registry import Registry, get_registry
-from ..types import EvalSet, Rankings, SIDTable
 from .config import ScenarioConfig
 from .data import ItemSpace, encoder_split, local_eval_set, training_split
 from .flops import FlopMeter
@@ -64,7 +64,7 @@ class _Refresh:
 
 
 class ContinualRunner:
-    """Run a resolved :class:`~sidkit.continual.config.ScenarioConfig` into ``out``.
+    """Run a resolved :class:`~sidkit_continual.config.ScenarioConfig` into ``out``.
 
     ``out/seeds/seed-<s>.json`` holds each finished seed (reused by a re-run with the same
     config), ``out/report.json`` / ``report.md`` / ``recall.png`` the aggregate.
@@ -156,7 +156,7 @@ class ContinualRunner:
 
     # -- one seed ----------------------------------------------------------------------------
     def run_seed(self, seed: int) -> dict[str, Any]:
-        from ..training import seed_everything
+        from sidkit.training import seed_everything
 
         seed_everything(seed)
         sc, comps = self.sc, self.config.components
@@ -281,7 +281,7 @@ class ContinualRunner:
         SIDs and a generator on blocks 1..t0-1 (epochs selected on block t0), then a
         fine-tune with those (stale) SIDs on block t0 for up to ``pilot_epochs`` epochs,
         scored on block t0+1 after each one; the best epoch count is the budget."""
-        from ..training import seed_everything
+        from sidkit.training import seed_everything
 
         seed_everything(seed)
         sc, comps, blocks = self.sc, self.config.components, self.blocks
@@ -312,7 +312,7 @@ class ContinualRunner:
         }
 
     def _examples(self, history_rows: np.ndarray, target_rows: np.ndarray) -> EvalSet:
-        from ..data.splits import block_eval_set
+        from sidkit.data import block_eval_set
 
         return block_eval_set(self.dataset, history_rows, target_rows, self.sc.max_len, allowed_items=self.base_space.items)
 
@@ -339,8 +339,9 @@ class ContinualRunner:
     # -- all seeds -----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Every seed (finished ones are reused), then the aggregate report."""
-        from ..data import chronological_blocks, load_from_config
-        from ..training import resolve_device
+        from sidkit.data import chronological_blocks, load_from_config
+        from sidkit.training import resolve_device
+
         from .report import build_report, write_report
 
         self.out.mkdir(parents=True, exist_ok=True)
@@ -389,7 +390,7 @@ def scenario_fingerprint(config: ScenarioConfig) -> str:
 
 
 def _constant_schedule() -> Any:
-    from ..training.config import SchedulerConfig
+    from sidkit.training import SchedulerConfig
 
     return SchedulerConfig(name="constant", warmup_steps=0)
 

@@ -1,7 +1,7 @@
 """`sidkit continual` end to end on the embedded synthetic data with the real components
 (SASRec embeddings -> RQ-VAE SIDs -> decoder-only generator -> beam search; keep / rebuild /
 align updaters): every policy row, the report files, compute accounting, seed-level resume
-and the multi-step mode. Tiny models, one epoch: about a minute on 2 CPU cores."""
+and the multi-step mode. Tiny models, one epoch: under a minute on 2 CPU cores (marked slow)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow
 
 SCENARIO = """
 [run]

@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import atomic_write_bytes, atomic_write_text, write_json
+from sidkit.artifacts import atomic_write_bytes, atomic_write_text, write_json
 
 __all__ = ["build_report", "write_report", "wilcoxon"]
 

@@ -1,28 +1,27 @@
-"""Fast unit tests of the continual scenario runner's building blocks (``sidkit.continual``)
-and of the helpers it added to core and sidkit-grid: ``sliding_windows(first_target=...)``,
-``training_windows(first_target=...)``, ``ranking_metrics(capped_recall=...)``."""
+"""Fast unit tests of the continual scenario runner's building blocks (``sidkit_continual``).
+The core and sidkit-grid helpers it added are tested with them: ``sliding_windows`` in
+core/tests/data/test_sequences.py, ``ranking_metrics(capped_recall=...)`` in
+core/tests/metrics/test_ranking.py, ``training_windows`` in sidkit-grid's tests."""
 
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from sidkit.config.toml_io import read_toml
-from sidkit.continual.config import DEFAULT_UPDATERS, ScenarioSection, load_scenario, resolve_scenario
-from sidkit.continual.data import ItemSpace, empty_eval_set, local_eval_set, training_split, user_sequences
-from sidkit.continual.flops import FlopMeter
-from sidkit.continual.report import build_report, wilcoxon
-from sidkit.continual.runner import ContinualRunner
-from sidkit.data import Catalog, Dataset, Interactions, sliding_windows
+from sidkit.config import read_toml
+from sidkit.data import Catalog, Dataset, Interactions
 from sidkit.errors import ConfigError, SidkitError
-from sidkit.metrics.ranking import ranking_metrics
 from sidkit.types import EvalSet, ItemEmbeddings, Ragged
+from sidkit_continual.config import DEFAULT_UPDATERS, ScenarioSection, load_scenario, resolve_scenario
+from sidkit_continual.data import ItemSpace, empty_eval_set, local_eval_set, training_split, user_sequences
+from sidkit_continual.flops import FlopMeter
+from sidkit_continual.report import build_report, wilcoxon
+from sidkit_continual.runner import ContinualRunner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "synthetic-continual.toml"
 
 
@@ -31,130 +30,7 @@ def rows(r: Ragged) -> list[list[int]]:
 
 
 # --------------------------------------------------------------------------------------------
-# 1. sliding_windows / training_windows with first_target
-# --------------------------------------------------------------------------------------------
-class TestSlidingWindowsFirstTarget:
-    TRAIN = Ragged.from_lists([[10, 11, 12, 13], [20, 21, 22], [30]])
-
-    def test_without_first_target_every_prefix(self):
-        inputs, targets = sliding_windows(self.TRAIN, max_len=10)
-        assert rows(inputs) == [[10], [10, 11], [10, 11, 12], [20], [20, 21]]
-        assert targets.tolist() == [11, 12, 13, 21, 22]
-
-    def test_first_target_keeps_only_later_targets(self):
-        # seq 0: targets from position 2 on (12, 13); seq 1: from position 1 (default); seq 2: none
-        inputs, targets = sliding_windows(self.TRAIN, max_len=10, first_target=np.array([2, 1, 0]))
-        assert rows(inputs) == [[10, 11], [10, 11, 12], [20], [20, 21]]
-        assert targets.tolist() == [12, 13, 21, 22]
-
-    def test_first_target_zero_equals_default(self):
-        a_in, a_t = sliding_windows(self.TRAIN, max_len=10, first_target=np.zeros(3, dtype=np.int64))
-        b_in, b_t = sliding_windows(self.TRAIN, max_len=10)
-        assert rows(a_in) == rows(b_in) and a_t.tolist() == b_t.tolist()
-
-    def test_first_target_beyond_length_gives_no_window_for_that_row(self):
-        inputs, targets = sliding_windows(self.TRAIN, max_len=10, first_target=np.array([4, 2, 0]))
-        assert rows(inputs) == [[20, 21]]
-        assert targets.tolist() == [22]
-
-    def test_context_is_truncated_to_max_len(self):
-        inputs, targets = sliding_windows(self.TRAIN, max_len=2, first_target=np.array([3, 9, 9]))
-        assert rows(inputs) == [[11, 12]]
-        assert targets.tolist() == [13]
-
-    def test_first_target_combines_with_min_len(self):
-        # min_len 3 needs position >= 2; first_target 1 then does not add anything
-        inputs, targets = sliding_windows(self.TRAIN, max_len=10, min_len=3, first_target=np.array([1, 1, 1]))
-        assert targets.tolist() == [12, 13, 22]
-
-    def test_shape_error_message(self):
-        with pytest.raises(ValueError, match=r"first_target must have one entry per sequence \(3\), got shape \(2,\)"):
-            sliding_windows(self.TRAIN, max_len=10, first_target=np.array([1, 2]))
-        with pytest.raises(ValueError, match=r"one entry per sequence \(3\), got shape \(3, 1\)"):
-            sliding_windows(self.TRAIN, max_len=10, first_target=np.ones((3, 1), dtype=np.int64))
-
-
-class TestTrainingWindowsFirstTarget:
-    def test_users_align_with_windows(self):
-        from sidkit_grid.generators.sequences import training_windows
-
-        train = Ragged.from_lists([[1, 2, 3, 4, 5], [6, 7], [8], [9, 10, 11]])
-        users = np.array([40, 41, 42, 43])
-        first = np.array([3, 0, 0, 5])  # row 0: targets 4, 5; row 1: 7; row 2: none; row 3: none
-        w = training_windows(train, max_len=10, users=users, first_target=first)
-        assert len(w) == 3
-        assert len(w.users) == len(w.targets) == len(w.inputs) == 3
-        assert w.users.tolist() == [40, 40, 41]
-        assert w.targets.tolist() == [4, 5, 7]
-        assert rows(w.inputs) == [[1, 2, 3], [1, 2, 3, 4], [6]]
-
-    def test_without_first_target_unchanged(self):
-        from sidkit_grid.generators.sequences import training_windows
-
-        train = Ragged.from_lists([[1, 2, 3], [4], [5, 6]])
-        w = training_windows(train, max_len=10)
-        assert w.users.tolist() == [0, 0, 2]
-        assert w.targets.tolist() == [2, 3, 6]
-
-    def test_users_per_window_random(self):
-        from sidkit_grid.generators.sequences import training_windows
-
-        rng = np.random.default_rng(0)
-        lengths = rng.integers(0, 8, size=50)
-        train = Ragged.from_lists([rng.integers(0, 100, size=n) for n in lengths])
-        first = rng.integers(0, 10, size=50)
-        users = rng.permutation(1000)[:50]
-        w = training_windows(train, max_len=4, users=users, first_target=first)
-        expected = sum(max(0, int(n) - max(int(f), 1)) for n, f in zip(lengths, first, strict=True))
-        assert len(w) == expected
-        assert len(w.users) == expected
-        assert w.users.tolist() == [
-            int(u)
-            for u, n, f in zip(users, lengths, first, strict=True)
-            for _ in range(max(0, int(n) - max(int(f), 1)))
-        ]
-
-
-# --------------------------------------------------------------------------------------------
-# 2. ranking_metrics(capped_recall=True)
-# --------------------------------------------------------------------------------------------
-class TestCappedRecall:
-    # user 0: 5 positives {0..4}, ranked [0, 9] -> 1 hit at rank 1
-    # user 1: 1 positive {7}, ranked [8, 7] -> 1 hit at rank 2
-    RANKS = np.array([[0, 9], [8, 7]])
-    TARGETS = Ragged.from_lists([[0, 1, 2, 3, 4], [7]])
-
-    def test_capped_vs_uncapped(self):
-        capped = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"), capped_recall=True)
-        plain = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"))
-        # K=2: user 0 hits / min(5, 2) = 1/2, user 1 1/min(1, 2) = 1
-        assert capped["recall@2"] == pytest.approx((0.5 + 1.0) / 2)
-        assert plain["recall@2"] == pytest.approx((1 / 5 + 1.0) / 2)
-        # K=1: user 0 1/min(5, 1) = 1 vs 1/5; user 1 no hit in the top 1
-        assert capped["recall@1"] == pytest.approx(0.5)
-        assert plain["recall@1"] == pytest.approx(0.1)
-
-    def test_ndcg_unchanged(self):
-        capped = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"), capped_recall=True)
-        plain = ranking_metrics(self.RANKS, self.TARGETS, ks=(1, 2), metrics=("recall", "ndcg"))
-        for k in (1, 2):
-            assert capped[f"ndcg@{k}"] == plain[f"ndcg@{k}"]
-        idcg2 = 1.0 + 1.0 / math.log2(3)
-        user0 = 1.0 / idcg2
-        user1 = (1.0 / math.log2(3)) / 1.0
-        assert capped["ndcg@2"] == pytest.approx((user0 + user1) / 2)
-        assert capped["ndcg@1"] == pytest.approx(0.5)
-        assert capped["n_examples"] == plain["n_examples"] == 2.0
-
-    def test_all_hits_capped_is_one(self):
-        ranks = np.array([[0, 1]])
-        targets = Ragged.from_lists([[0, 1, 2, 3, 4]])
-        out = ranking_metrics(ranks, targets, ks=(2,), metrics=("recall",), capped_recall=True)
-        assert out["recall@2"] == 1.0
-
-
-# --------------------------------------------------------------------------------------------
-# 3. sidkit.continual.data
+# 1. sidkit_continual.data
 # --------------------------------------------------------------------------------------------
 def tiny_dataset() -> Dataset:
     """Rows sorted by user then time:
@@ -297,7 +173,7 @@ class TestLocalEvalSet:
 
 
 # --------------------------------------------------------------------------------------------
-# 4. FlopMeter
+# 2. FlopMeter
 # --------------------------------------------------------------------------------------------
 class TestFlopMeter:
     def test_matmul_exact(self):
@@ -406,7 +282,7 @@ class TestFlopMeter:
 
 
 # --------------------------------------------------------------------------------------------
-# 5. resolve_scenario with the real registry
+# 3. resolve_scenario with the real registry
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def registry():
@@ -596,7 +472,7 @@ class TestScenarioSteps:
 
 
 # --------------------------------------------------------------------------------------------
-# 6. report: wilcoxon and build_report
+# 4. report: wilcoxon and build_report
 # --------------------------------------------------------------------------------------------
 class TestWilcoxon:
     def test_one_seed(self):
@@ -741,7 +617,7 @@ class TestBuildReport:
         assert pairs == [("Base", "FT-old"), ("Base", "Full"), ("FT-old", "Full")]
 
     def test_pilot_budget_is_reported(self, tmp_path):
-        from sidkit.continual.report import _budget_line
+        from sidkit_continual.report import _budget_line
 
         pilot = {"seed": 0, "epochs": 3, "monitor": "recall@10", "curve": [0.1, 0.2, 0.25, 0.2], "base_blocks": 7,
                  "adapt_block": 8, "scored_block": 9, "flops": 2.5e12, "seconds": 61.0}
@@ -761,7 +637,7 @@ class TestBuildReport:
         assert report["policies"]["Full"]["recall@10"]["std"] == 0.0
 
     def test_write_report(self, tmp_path):
-        from sidkit.continual.report import write_report
+        from sidkit_continual.report import write_report
 
         config = SimpleNamespace(scenario=SimpleNamespace(ks=[5, 10], n_blocks=8, finetune_epochs=2), source="scenario.toml")
         report = build_report([_seed_result(0, 1.0), _seed_result(1, 2.0)], config)
@@ -777,7 +653,7 @@ class TestBuildReport:
 
 
 # --------------------------------------------------------------------------------------------
-# 7. ContinualRunner._selected_epochs
+# 5. ContinualRunner._selected_epochs
 # --------------------------------------------------------------------------------------------
 def fake_generator(history, monitor="recall@10"):
     return SimpleNamespace(history=history, config=SimpleNamespace(monitor=monitor))
@@ -836,7 +712,7 @@ class TestSelectedEpochs:
 
 class TestRunnerBuild:
     def test_build_sets_finetune_budget(self, raw, registry, tmp_path):
-        from sidkit.continual.runner import _constant_schedule
+        from sidkit_continual.runner import _constant_schedule
 
         cfg = resolve_scenario(raw, registry)
         runner = ContinualRunner(cfg, tmp_path, registry=registry)
@@ -864,7 +740,7 @@ class TestRunnerBuild:
 
 
 # --------------------------------------------------------------------------------------------
-# 9. refresh = "scratch" | "warm": how a refresh re-fits the encoder
+# 6. refresh = "scratch" | "warm": how a refresh re-fits the encoder
 # --------------------------------------------------------------------------------------------
 class TestRefreshMode:
     def test_pilot_needs_two_base_blocks(self, raw, registry):
@@ -885,7 +761,7 @@ class TestRefreshMode:
 
     def test_fingerprint_ignores_the_later_keys_only_at_their_defaults(self, raw, registry):
         from sidkit.artifacts import fingerprint
-        from sidkit.continual.runner import scenario_fingerprint
+        from sidkit_continual.runner import scenario_fingerprint
 
         cfg = resolve_scenario(raw, registry)
         table = cfg.to_dict()
@@ -910,6 +786,20 @@ class TestRefreshMode:
         rq2 = scenario_fingerprint(resolve_scenario(raw, registry))
         raw["scenario"]["multi_step_end"] = 0
         assert scenario_fingerprint(resolve_scenario(raw, registry)) != rq2
+
+    def test_fingerprint_is_the_one_seeds_were_cached_with(self):
+        """Pinned: the hash the runner computed in the core (``sidkit.continual``), so seed
+        files cached before the move to this plugin are still reused. It depends on the
+        resolved table alone, never on the plugin's module path or version."""
+        from sidkit_continual.runner import scenario_fingerprint
+
+        table = {
+            "run": {"seed": 0, "device": "cpu"}, "data": {"format": "synthetic"},
+            "scenario": {"n_blocks": 6, "seeds": [0, 1], "policies": ["FT-old", "Full"], "refresh": "scratch", "pilot_epochs": 0},
+            "encoder": {"name": "sasrec"}, "updaters": {"FT-old": {"name": "keep"}}, "content": {"encoder": {"name": "hf-text"}},
+        }
+        config = SimpleNamespace(to_dict=lambda: copy.deepcopy(table), scenario=SimpleNamespace(policies=["FT-old", "Full"]))
+        assert scenario_fingerprint(config) == "4290d4ff78075b0c0f31"
 
     def test_warm_refresh_starts_from_the_previous_encoder_with_its_own_budget(self, raw, registry, tmp_path):
         """Base's SASRec trains its configured epochs; a warm refresh continues from it for

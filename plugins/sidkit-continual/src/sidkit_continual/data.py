@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
-
-from ..data.splits import block_eval_set, user_sequences
-from ..errors import SidkitError
-from ..types import EvalSet, ItemEmbeddings, Ragged, SplitData
+from sidkit.data import block_eval_set, user_sequences
+from sidkit.errors import SidkitError
+from sidkit.types import EvalSet, ItemEmbeddings, Ragged, SplitData
 
 __all__ = ["ItemSpace", "user_sequences", "training_split", "local_eval_set", "encoder_split", "empty_eval_set"]
 
