@@ -63,7 +63,10 @@ class Hookspecs:
     def sidkit_register_components(self, register: Callable[..., None]) -> None:
         """Register components: call ``register(kind=, name=, factory=, config=, description=)``
         once per component. ``kind`` is one of :data:`sidkit.protocols.KINDS`; ``factory``
-        is a ``"module:attr"`` string naming a callable that takes the config instance."""
+        is a ``"module:attr"`` string naming a callable that takes the config instance.
+        ``requires=`` (decoders: what they need of the generator) and ``provides=``
+        (generators) name capabilities (:mod:`sidkit.capabilities`), checked when a config is
+        read."""
 
     @hookspec
     def sidkit_register_commands(self, cli: click.Group) -> None:
@@ -71,6 +74,16 @@ class Hookspecs:
         ``cli.add_command(command)`` on the click group ``cli``. Runs when the CLI first
         resolves a command, ``sidkit --help`` included: import heavy modules (torch) inside
         the command's function, never here."""
+
+
+def _capabilities(names: Iterable[str], what: str, plugin: str) -> tuple[str, ...]:
+    """Capability names as a tuple of non-empty strings, or a RegistryError."""
+    if isinstance(names, str):
+        names = (names,)
+    out = tuple(names)
+    if any(not isinstance(n, str) or not n.strip() for n in out):
+        raise RegistryError(f"plugin {plugin}: {what} {out!r}: capability names must be non-empty strings")
+    return out
 
 
 class RegistryError(SidkitError):
@@ -88,6 +101,9 @@ class ComponentSpec:
     description: str
     plugin: str
     version: str
+    #: capabilities (:mod:`sidkit.capabilities`) this component needs of the generator / offers
+    requires: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
 
     def load_factory(self) -> Callable[[Any], Any]:
         """Import the factory's module and return the callable; a module that fails to
@@ -121,6 +137,8 @@ class ComponentSpec:
             "plugin": self.plugin,
             "version": self.version,
             "description": self.description,
+            **({"requires": list(self.requires)} if self.requires else {}),
+            **({"provides": list(self.provides)} if self.provides else {}),
         }
 
 
@@ -188,9 +206,16 @@ class Registry:
         self.plugins[name] = status
         added: list[ComponentSpec] = []
 
-        def register(*, kind: str, name: str, factory: str, config: type, description: str = "") -> None:
+        def register(
+            *, kind: str, name: str, factory: str, config: type, description: str = "",
+            requires: Iterable[str] = (), provides: Iterable[str] = (),
+        ) -> None:
             spec = self._validated(kind, name, factory, config, description, status)
-            added.append(spec)
+            added.append(attrs.evolve(
+                spec,
+                requires=_capabilities(requires, f"{kind} {name!r} requires", status.name),
+                provides=_capabilities(provides, f"{kind} {name!r} provides", status.name),
+            ))
 
         try:
             for impl in self._pm.hook.sidkit_register_components.get_hookimpls():

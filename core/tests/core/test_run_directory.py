@@ -119,8 +119,10 @@ class FakePlugin:
         here = __name__
         register(kind="encoder", name="fake-enc", factory=f"{here}:Encoder", config=EncConfig)
         register(kind="tokenizer", name="fake-tok", factory=f"{here}:Tokenizer", config=TokConfig)
-        register(kind="generator", name="fake-gen", factory=f"{here}:Generator", config=GenConfig)
-        register(kind="decoder", name="fake-dec", factory=f"{here}:Decoder", config=DecConfig)
+        register(kind="generator", name="fake-gen", factory=f"{here}:Generator", config=GenConfig, provides=("fake-ranking",))
+        register(kind="generator", name="fake-plain", factory=f"{here}:Generator", config=GenConfig)
+        register(kind="decoder", name="fake-dec", factory=f"{here}:Decoder", config=DecConfig, requires=("fake-ranking",))
+        register(kind="decoder", name="fake-any", factory=f"{here}:Decoder", config=DecConfig)
 
 
 @pytest.fixture
@@ -257,3 +259,23 @@ def test_validation_decoder_is_resolved_on_its_own(registry):
     cfg = resolve_config({**config(), "decoder": {"name": "fake-dec", "width": 9}}, registry)
     assert cfg.validation_decoder.config == DecConfig()  # width 5: validation does not follow [decoder]
     assert Pipeline(cfg, "unused", registry=registry).config.component("decoder").config == DecConfig(width=9)
+
+
+def test_a_decoder_the_generator_cannot_serve_fails_before_any_work(registry, tmp_path):
+    from sidkit.errors import ConfigError
+
+    raw = {**config(), "generator": {"name": "fake-plain"}}
+    with pytest.raises(ConfigError) as info:
+        run_pipeline(raw, tmp_path / "run", registry=registry)
+    assert [str(i) for i in info.value.issues] == [
+        "decoder: decoder 'fake-dec' (plugin sidkit-fake-run-directory) needs a generator that provides fake-ranking; "
+        "generator 'fake-plain' (plugin sidkit-fake-run-directory) provides no capabilities"
+    ]
+    assert not (tmp_path / "run").exists()
+    # the validation decoder is checked too; a decoder that needs nothing serves any generator
+    raw = {**raw, "decoder": {"name": "fake-any"}, "validation": {"decoder": {"name": "fake-dec"}}}
+    with pytest.raises(ConfigError, match=r"validation.decoder: decoder 'fake-dec' .* provides fake-ranking"):
+        resolve_config(raw, registry)
+    assert resolve_config({**raw, "validation": {}}, registry).component("decoder").name == "fake-any"
+    spec = registry.get("decoder", "fake-dec")
+    assert spec.requires == ("fake-ranking",) and spec.as_dict()["requires"] == ["fake-ranking"]

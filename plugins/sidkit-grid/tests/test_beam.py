@@ -256,7 +256,7 @@ def test_catalog_smaller_than_k_pads():
 
 
 def test_rejects_a_generator_without_the_incremental_interface():
-    with pytest.raises(SidkitError, match="lacks .*encode, step"):
+    with pytest.raises(SidkitError, match="capability stepwise-generation .*; object lacks it"):
         BeamDecoder().rank(object(), random_sids(5), random_histories(1, 5), 3, None)
 
 

@@ -262,3 +262,26 @@ def test_plugin_module_does_not_import_torch():
     code = "import sys, sidkit_letter.plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_sasrec_with_beam_is_refused_at_config_time_naming_both_plugins(tmp_path):
+    """sasrec scores items (capability item-scores) but cannot be decoded token by token, so
+    `beam` (stepwise-generation) is a config error (exit 2) before any run directory exists."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        '[data]\nformat = "synthetic"\n[encoder]\nname = "precomputed"\npath = "x.npy"\n'
+        '[tokenizer]\nname = "rkmeans"\n[generator]\nname = "sasrec"\n[decoder]\nname = "beam"\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "sidkit.cli", "run", str(config), "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert (
+        "decoder: decoder 'beam' (plugin sidkit-grid) needs a generator that provides stepwise-generation; "
+        "generator 'sasrec' (plugin sidkit-letter) provides item-scores"
+    ) in out.stderr
+    assert not (tmp_path / "run").exists()

@@ -317,11 +317,39 @@ def resolve_config(
         if validation is not None and validation_decoder is not None:  # as structured ("10" -> 10)
             table = validation_decoder.to_table()
             validation = attrs.evolve(validation, decoder={k: table[k] for k in validation.decoder})
+    issues.extend(capability_issues(components, validation_decoder, registry))
     if issues:
         raise ConfigError(issues, source=source)
     return PipelineConfig(
         run, data, split, components, None if source is None else str(source), validation, validation_decoder
     )
+
+
+def capability_issues(
+    components: Mapping[str, ComponentChoice], validation_decoder: ComponentChoice | None, registry: Any
+) -> list[ConfigIssue]:
+    """A decoder (test or validation) that requires a capability the generator does not
+    provide (:mod:`sidkit.capabilities`), named with both components and both plugins."""
+    generator = components.get("generator")
+    if generator is None:
+        return []
+    gspec = registry.get("generator", generator.name)
+    decoders = {"decoder": components.get("decoder")}
+    if validation_decoder is not None and (decoders["decoder"] is None or validation_decoder.name != decoders["decoder"].name):
+        decoders["validation.decoder"] = validation_decoder
+    out = []
+    for path, choice in decoders.items():
+        if choice is None:
+            continue
+        dspec = registry.get("decoder", choice.name)
+        missing = [c for c in dspec.requires if c not in gspec.provides]
+        if missing:
+            offers = ", ".join(gspec.provides) or "no capabilities"
+            out.append(ConfigIssue(path, (
+                f"decoder {choice.name!r} (plugin {dspec.plugin}) needs a generator that provides {', '.join(missing)}; "
+                f"generator {generator.name!r} (plugin {gspec.plugin}) provides {offers}"
+            )))
+    return out
 
 
 def load_config(

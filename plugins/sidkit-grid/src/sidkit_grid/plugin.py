@@ -52,6 +52,7 @@ def sidkit_register_components(register):
         factory="sidkit_grid.generators.tiger:TigerGenerator",
         config=TigerConfig,
         description="T5 encoder-decoder over flattened SID tokens (TIGER)",
+        provides=("stepwise-generation",),
     )
     register(
         kind="generator",
@@ -59,6 +60,7 @@ def sidkit_register_components(register):
         factory="sidkit_grid.generators.decoder_only:DecoderOnlyGenerator",
         config=DecoderOnlyConfig,
         description="Decoder-only transformer over flattened SID tokens",
+        provides=("stepwise-generation",),
     )
     register(
         kind="decoder",
@@ -66,4 +68,5 @@ def sidkit_register_components(register):
         factory="sidkit_grid.decoding.beam:BeamDecoder",
         config=BeamConfig,
         description="Beam search over SIDs with KV cache, trie-constrained or free",
+        requires=("stepwise-generation",),
     )

@@ -43,6 +43,7 @@ def sidkit_register_components(register):
         factory="sidkit_letter.generators.sasrec:SASRecGenerator",
         config=SASRecGeneratorConfig,
         description="SASRec over item IDs (ignores SIDs): the ID-based baseline, scores every item",
+        provides=("item-scores",),
     )
     register(
         kind="decoder",
@@ -50,4 +51,5 @@ def sidkit_register_components(register):
         factory="sidkit_letter.decoding.item_scores:ItemScoresDecoder",
         config=ItemScoresConfig,
         description="Full-catalog top-k over a generator's score_items(histories)",
+        requires=("item-scores",),
     )

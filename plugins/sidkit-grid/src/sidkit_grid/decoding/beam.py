@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sidkit.capabilities import StepwiseGeneration, collision_order
 from sidkit.errors import SidkitError
 from sidkit.types import Ragged, Rankings, SIDTable
 from tqdm.auto import tqdm
@@ -32,7 +33,6 @@ from .prefix_index import PrefixIndex
 __all__ = ["BeamDecoder", "beam_search", "users_for", "MAX_BEAMS"]
 
 log = logging.getLogger(__name__)
-REQUIRED = ("vocab", "encode", "step", "device")
 #: beams advanced together at most (histories per batch x beam width): bounds the KV cache.
 #: Chosen from `benchmarks/beam_search.py --wide` (sdk_docs/results.md, "Wide beams").
 MAX_BEAMS = 8192
@@ -105,7 +105,7 @@ class BeamDecoder:
 
     def index(self, sids: SIDTable, device: torch.device, ctx: Any = None) -> PrefixIndex:
         """The prefix index of ``sids`` (built once and reused while the same table is passed)."""
-        order = getattr(getattr(ctx, "tokenizer", None), "collision_order", "index")
+        order = collision_order(getattr(ctx, "tokenizer", None))
         seed = int(getattr(ctx, "seed", 0) or 0)
         key = (id(sids), str(device), order, seed)
         if self._index is None or self._index_key != key or self._index_sids is not sids:
@@ -126,11 +126,10 @@ class BeamDecoder:
         return k
 
     def rank(self, generator: Any, sids: SIDTable, histories: Ragged, k: int, ctx: Any = None) -> Rankings:
-        missing = [m for m in REQUIRED if not hasattr(generator, m)]
-        if missing:
+        if not isinstance(generator, StepwiseGeneration):
             raise SidkitError(
-                f"decoder beam needs a generator with {', '.join(REQUIRED)} (the GRID generators "
-                f"tiger and decoder-only); {type(generator).__name__} lacks {', '.join(missing)}"
+                "decoder beam needs a generator with the capability stepwise-generation (vocab, encode, "
+                f"step, device: the GRID generators tiger and decoder-only); {type(generator).__name__} lacks it"
             )
         generator.vocab.check(sids, f"generator {type(generator).__name__}")
         if ctx is not None and getattr(ctx, "device", None) and hasattr(generator, "to"):

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sidkit.capabilities import ItemScoring
 from sidkit.errors import SidkitError
 from sidkit.types import Ragged, Rankings, SIDTable
 
@@ -53,8 +54,7 @@ class ItemScoresDecoder:
         self.config = config or ItemScoresConfig()
 
     def rank(self, generator: Any, sids: SIDTable | None, histories: Ragged, k: int, ctx: Any = None) -> Rankings:
-        score_items = getattr(generator, "score_items", None)
-        if not callable(score_items):
+        if not isinstance(generator, ItemScoring):
             raise SidkitError(
                 f"decoder {NAME} needs a generator with score_items(histories) -> [n, n_items] scores "
                 f"(e.g. generator sasrec); {type(generator).__name__} has no score_items. SID generators "
@@ -62,6 +62,7 @@ class ItemScoresDecoder:
             )
         if k < 1:
             raise SidkitError(f"decoder {NAME}: k must be >= 1, got {k}")
+        score_items = generator.score_items
         pass_sids = _wants_sids(score_items)
         n = len(histories)
         items = np.full((n, k), -1, dtype=np.int64)

@@ -4,6 +4,8 @@ from sidkit.registry import hookimpl
 
 from .configs import ToyExhaustiveConfig, ToyMLPConfig, ToyRKMeansConfig, ToyTextConfig
 
+# capabilities: toy-exhaustive ranks with the generator's item_log_probs (a plugin-defined name)
+CAPABILITIES = {"toy-mlp": {"provides": ("item-log-probs",)}, "toy-exhaustive": {"requires": ("item-log-probs",)}}
 COMPONENTS = [
     ("encoder", "toy-text", "sidkit_toy.text:ToyTextEncoder", ToyTextConfig,
      "TF-IDF over catalog text + seeded random projection, L2-normalised"),
@@ -19,4 +21,4 @@ COMPONENTS = [
 @hookimpl
 def sidkit_register_components(register):
     for kind, name, factory, config, description in COMPONENTS:
-        register(kind=kind, name=name, factory=factory, config=config, description=description)
+        register(kind=kind, name=name, factory=factory, config=config, description=description, **CAPABILITIES.get(name, {}))
