@@ -225,3 +225,40 @@ def test_every_kind_builds_a_wheel_with_its_entry_point(rendered, tmp_path):
             assert {f"{module}/{f}" for f in ("__init__.py", "plugin.py", "config.py", "component.py")} <= names
             eps = zf.read(f"{module}-0.1.0.dist-info/entry_points.txt").decode()
         assert f"[sidkit]\n{path.name} = {module}.plugin" in eps, eps
+
+
+@pytest.mark.slow
+def test_the_core_wheel_ships_the_template_and_renders_without_the_checkout(tmp_path):
+    """Built as a wheel and unpacked away from the repository (no editable finder: ``-I -S``,
+    only the wheel and the venv's third-party packages on ``sys.path``), ``sidkit new-plugin``
+    finds the packaged template and renders the same tree as the checkout's template."""
+    import sysconfig
+
+    core = Path(__file__).resolve().parents[1] / "core"
+    built = _run([*PIP, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(core)])
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("sidkit-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        assert "sidkit/templates/plugin/base/pyproject.toml.tmpl" in zf.namelist()
+        zf.extractall(site)
+
+    name = f"{RUN}-wheel"
+    script = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import sidkit.template as t; print(t.find_template_dir())\n"
+        "from sidkit.cli import main; main(['new-plugin', sys.argv[3], '--kind', 'tokenizer', '--dir', sys.argv[4]])\n"
+    )
+    env = {k: v for k, v in _env().items() if k != TEMPLATE_ENV} | {"SIDKIT_LOAD_PLUGINS": ""}
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, str(site), sysconfig.get_paths()["purelib"], name, str(tmp_path / "w")],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines()[0].startswith(str(site / "sidkit" / "templates")), out.stdout
+
+    from_wheel = tmp_path / "w" / f"sidkit-{name}"
+    from_checkout = render_plugin(name, "tokenizer", tmp_path / "c")
+    files = sorted(p.relative_to(from_wheel) for p in from_wheel.rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(from_checkout) for p in from_checkout.rglob("*") if p.is_file())
+    assert all((from_wheel / f).read_bytes() == (from_checkout / f).read_bytes() for f in files)
