@@ -167,7 +167,11 @@ def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory [runs/<config name>].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
-def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
+@click.option(
+    "--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Processes on this machine (torchrun): one per GPU, or CPU processes with gloo.",
+)
+def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...], nproc: int) -> None:
     """Run the pipeline in CONFIG and print the metrics table."""
     import logging
 
@@ -177,14 +181,30 @@ def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
     registry = command_registry()
     cfg = load_config(config, registry, overrides)  # all config errors before any work
     out = output_folder(out or Path("runs") / config.stem)
+    if nproc > 1:
+        sys.exit(_torchrun(nproc, config, out, overrides))
     from .pipeline import Pipeline
+    from .training.distributed import cleanup, dist_info
 
     result = Pipeline(cfg, out, registry=registry).run()
+    if dist_info().distributed:
+        cleanup()
+        if not dist_info().is_main:
+            return  # rank 0 prints
     reused = [s for s, r in result.reused.items() if r]
     if reused:
         click.echo(f"reused stages: {', '.join(reused)}")
     _print_metrics(result.metrics)
     click.echo(f"run directory: {out}")
+
+
+def _torchrun(nproc: int, config: Path, out: Path, overrides: tuple[str, ...]) -> int:
+    """``sidkit run`` again under ``torchrun --standalone --nproc-per-node nproc``; its exit code."""
+    import subprocess
+
+    args = ["run", str(config), "--out", str(out), *(a for o in overrides for a in ("--set", o))]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "sidkit.cli", *args]
+    return subprocess.run(cmd).returncode
 
 
 # -- data --------------------------------------------------------------------------------

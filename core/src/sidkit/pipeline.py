@@ -159,26 +159,33 @@ class Pipeline:
         """Run every stage into the run directory (locked while it runs; the finished run
         there is replaced only when this one finishes, see :mod:`sidkit.stages`)."""
         from .training import resolve_device, seed_everything
+        from .training.distributed import init_distributed
 
         seed_everything(self.config.run.seed)
-        self.device = str(resolve_device(self.config.run.device))
-        with RunDirectory(self.out) as run_dir:
+        self.dist = init_distributed(resolve_device(self.config.run.device))  # a no-op without torchrun
+        self.device = str(resolve_device(self.config.run.device, local_rank=self.dist.local_rank))
+        with RunDirectory(self.out, rank=self.dist.rank, world_size=self.dist.world_size) as run_dir:
             self.run_dir = run_dir
             result = self._run(run_dir)
         return result
+
+    def _write_json(self, path: Path, obj: Any) -> None:
+        if self.dist.is_main:  # under torchrun rank 0 alone writes the run directory
+            write_json(path, obj)
 
     def _run(self, rd: RunDirectory) -> RunResult:
         from .data import dataset_info, load_from_config
         from .metrics import baseline_metrics, sid_statistics
 
         cfg = self.config
-        atomic_write_text(self.out / CONFIG_FILE, dump_toml(cfg.to_dict()))
+        if self.dist.is_main:
+            atomic_write_text(self.out / CONFIG_FILE, dump_toml(cfg.to_dict()))
         t0 = time.perf_counter()
         dataset = load_from_config(cfg.data.config, cfg.data.format)
         data_fp = data_fingerprint(cfg.data.to_table(), cfg.data.fingerprint_table())
         info = dataset_info(dataset)
-        write_json(self.out / "data" / "info.json", info)
-        write_json(
+        self._write_json(self.out / "data" / "info.json", info)
+        self._write_json(
             self.out / "data" / "items.json",
             {"item_ids": list(dataset.catalog.item_ids), "titles": [dataset.catalog.title(i) for i in range(dataset.n_items)]},
         )
@@ -234,6 +241,7 @@ class Pipeline:
                 "validation": {"users": len(val_rows), "of": len(split.valid), "decoder": self._vchoice_table()},
                 "sids_digest": sids_digest(t), "tokenizer_sids_digest": sids_digest(tokenizer_sids),
             },
+            collective=True,  # under torchrun every rank trains (DDP)
         ))
 
         rank_fp = fingerprint("rankings", gen_fp, self._stage_fp("decoder"), k)
@@ -243,6 +251,7 @@ class Pipeline:
             compute=lambda d: self._rank(d, decoder, generator, sids, split, k, rctx),
             load=lambda d: {s: Rankings(load_arrays(d / f"{s}.safetensors")["items"]) for s in ("valid", "test")},
             info=lambda r: {"k": k},
+            collective=True,  # under torchrun each rank ranks a shard of the users
         ))
 
         # metrics (cheap: always recomputed)
@@ -253,14 +262,15 @@ class Pipeline:
         for name, examples in (("valid", split.valid), ("test", split.test)):
             metrics[name] = {**evaluator.evaluate(rankings[name], examples, ctx), **baselines[name]}
         stats = sid_statistics(sids)
-        write_json(self.out / "metrics.json", metrics)
-        write_json(self.out / "sid_stats.json", stats)
+        self._write_json(self.out / "metrics.json", metrics)
+        self._write_json(self.out / "sid_stats.json", stats)
         self.reused = dict(rd.reused)
         rd.finish({
             "sidkit": __version__,
             "status": "done",
             "seed": cfg.run.seed,
             "device": self.device,
+            "world_size": self.dist.world_size,
             "ties": dataset.meta.get("ties"),
             "data": info,
             "plugins": {
@@ -329,20 +339,39 @@ class Pipeline:
             workdir=d / "work", dataset=dataset, split=split, embeddings=embeddings, tokenizer=tokenizer, validate=validate,
         )
         new_sids = generator.fit(sids, ctx)
-        (d / "state").mkdir(parents=True, exist_ok=True)
-        generator.save(d / "state")
-        if new_sids is None:
-            return sids
-        save_sids(d / "sids.safetensors", new_sids)
-        return new_sids
+        if self.dist.is_main:
+            (d / "state").mkdir(parents=True, exist_ok=True)
+            generator.save(d / "state")
+            if new_sids is not None:
+                save_sids(d / "sids.safetensors", new_sids)
+        return sids if new_sids is None else new_sids
 
-    @staticmethod
-    def _rank(d: Path, decoder: Any, generator: Any, sids: SIDTable, split: SplitData, k: int, ctx: Context) -> dict[str, Rankings]:
+    def _rank(self, d: Path, decoder: Any, generator: Any, sids: SIDTable, split: SplitData, k: int, ctx: Context) -> dict[str, Rankings]:
         rankings = {}
         for name, examples in (("valid", split.valid), ("test", split.test)):
-            rankings[name] = decoder.rank(generator, sids, examples.histories, k, ctx)
-            save_arrays(d / f"{name}.safetensors", {"items": rankings[name].items})
+            rankings[name] = self._sharded_rank(decoder, generator, sids, examples, k, ctx)
+            if self.dist.is_main:
+                save_arrays(d / f"{name}.safetensors", {"items": rankings[name].items})
         return rankings
+
+    def _sharded_rank(self, decoder: Any, generator: Any, sids: SIDTable, examples: Any, k: int, ctx: Context) -> Rankings:
+        """``decoder.rank`` over ``examples``; under torchrun rank ``r`` ranks rows ``r::world``
+        and every rank gathers the whole table (safetensors bytes, no pickle)."""
+        rank, world = self.dist.rank, self.dist.world_size
+        if world == 1:
+            return decoder.rank(generator, sids, examples.histories, k, ctx)
+        import numpy as np
+        from safetensors.numpy import load, save
+
+        from .training.distributed import all_gather_bytes
+
+        rows = np.arange(len(examples.histories))[rank::world]
+        shard_ctx = attrs.evolve(ctx, extras={**ctx.extras, "users": examples.users[rows]})
+        part = decoder.rank(generator, sids, examples.histories.take(rows), k, shard_ctx).items
+        items = np.full((len(examples.histories), k), -1, dtype=np.int64)
+        for r, blob in enumerate(all_gather_bytes(save({"items": np.ascontiguousarray(part, dtype=np.int64)}))):
+            items[r::world] = load(blob)["items"]
+        return Rankings(items)
 
 
 def run_pipeline(

@@ -56,6 +56,9 @@ class Stage(Generic[T]):
     load: Callable[[Path], T]
     info: Callable[[T], dict[str, Any]] = lambda value: {}
     check: Callable[[Path, dict[str, Any]], None] | None = None
+    #: under torchrun: every rank computes it (DDP training, sharded ranking); otherwise
+    #: rank 0 computes it and the other ranks load what it wrote
+    collective: bool = False
 
 
 class RunLocked(ArtifactError):
@@ -94,30 +97,43 @@ class _Lock:
 
 class RunDirectory:
     """The run directory ``out`` while a run writes it (a context manager: lock, attempt
-    record, promotion of the new stages on success, ``failed`` on an exception)."""
+    record, promotion of the new stages on success, ``failed`` on an exception).
 
-    def __init__(self, out: str | Path):
+    Under ``torchrun`` (``rank``/``world_size`` of the process group) rank 0 alone locks,
+    records and promotes; see :meth:`run` for how the ranks share stages."""
+
+    def __init__(self, out: str | Path, *, rank: int = 0, world_size: int = 1):
         self.out = Path(out)
+        self.rank, self.world_size = rank, world_size
         self.reused: dict[str, bool] = {}
         self.timings: dict[str, float] = {}
         self._pending: list[str] = []
         self._lock = _Lock(self.out / LOCK_FILE)
 
     # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
     def __enter__(self) -> RunDirectory:
-        self.out.mkdir(parents=True, exist_ok=True)
-        self._lock.acquire()
-        try:
-            self._repair()
-            write_json(self.out / ATTEMPT_FILE, {"status": "running", "pid": os.getpid(), "started": time.time()})
-        except BaseException:
-            self._lock.release()
-            raise
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+            try:
+                self._repair()
+                write_json(
+                    self.out / ATTEMPT_FILE,
+                    {"status": "running", "pid": os.getpid(), "started": time.time(), "world_size": self.world_size},
+                )
+            except BaseException:
+                self._lock.release()
+                raise
+        _barrier()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc is not None:
+            if exc is not None and self.is_main:
                 self._record_failure(exc)
         finally:
             self._lock.release()
@@ -132,9 +148,11 @@ class RunDirectory:
     def finish(self, run_info: dict[str, Any]) -> None:
         """Promote every stage computed in this run, then write ``run.json``: the run has
         finished."""
-        self.promote()
-        write_json(self.out / "run.json", run_info)
-        (self.out / ATTEMPT_FILE).unlink(missing_ok=True)
+        if self.is_main:
+            self.promote()
+            write_json(self.out / "run.json", run_info)
+            (self.out / ATTEMPT_FILE).unlink(missing_ok=True)
+        _barrier()
 
     # -- stages ------------------------------------------------------------------------------
     def folder(self, name: str) -> Path:
@@ -143,21 +161,45 @@ class RunDirectory:
         return pending if name in self._pending else self.out / name
 
     def run(self, stage: Stage[T]) -> T:
-        """The value of ``stage``: loaded when a finished copy is current, else computed."""
+        """The value of ``stage``: loaded when a finished copy is current, else computed.
+
+        Under torchrun rank 0 decides: a stage it finds current is loaded by every rank; a
+        ``collective`` stage is computed by every rank into the same folder (rank 0 alone
+        records it; the stage's ``compute`` writes artifacts on rank 0 only); any other stage
+        is computed by rank 0 while the others wait, then loaded."""
         t0 = time.perf_counter()
-        value = self._reuse(stage)
-        if value is None:
-            pending = self.out / f"{stage.name}{PENDING_SUFFIX}"
-            record = StageRecord(pending)
-            record.start(stage.fingerprint)
-            value = stage.compute(pending)
-            record.mark_done(stage.fingerprint, **stage.info(value))
-            self._pending.append(stage.name)
+        found = self._find(stage) if self.is_main else None
+        if self.world_size > 1:
+            found = _broadcast_choice(found, self.out, stage.name)
+        if found is not None:
+            value = self._load(stage, found)
+        elif stage.collective or self.is_main:
+            value = self._compute(stage)
+        else:
+            _barrier()  # rank 0 computes, then the others load its copy
+            value = self._load(stage, self.out / f"{stage.name}{PENDING_SUFFIX}")
             self.reused[stage.name] = False
         self.timings[stage.name] = time.perf_counter() - t0
         return value
 
-    def _reuse(self, stage: Stage[T]) -> T | None:
+    def _compute(self, stage: Stage[T]) -> T:
+        pending = self.out / f"{stage.name}{PENDING_SUFFIX}"
+        record = StageRecord(pending)
+        if self.is_main:
+            record.start(stage.fingerprint)
+        if stage.collective:
+            _barrier()  # the work folder is ready (resumable checkpoints kept or cleared)
+        value = stage.compute(pending)
+        if self.is_main:
+            record.mark_done(stage.fingerprint, **stage.info(value))
+        if self.world_size > 1 and (stage.collective or self.is_main):
+            _barrier()
+        self._pending.append(stage.name)
+        self.reused[stage.name] = False
+        return value
+
+    def _find(self, stage: Stage[T]) -> Path | None:
+        """The folder of a finished, intact copy of ``stage`` with its fingerprint."""
         for folder in (self.out / stage.name, self.out / f"{stage.name}{PENDING_SUFFIX}"):
             record = StageRecord(folder)
             if not record.is_current(stage.fingerprint):
@@ -168,14 +210,16 @@ class RunDirectory:
                     stage.check(folder, read_json(record.path))
                 except ArtifactError as exc:
                     problems = [str(exc)]
-            if problems:
-                log.warning("stage %s: recomputing, its stored artifacts do not check out: %s", stage.name, "; ".join(problems))
-                continue
-            if folder.name != stage.name:
-                self._pending.append(stage.name)  # finished by an earlier attempt, not yet promoted
-            self.reused[stage.name] = True
-            return stage.load(folder)
+            if not problems:
+                return folder
+            log.warning("stage %s: recomputing, its stored artifacts do not check out: %s", stage.name, "; ".join(problems))
         return None
+
+    def _load(self, stage: Stage[T], folder: Path) -> T:
+        if folder.name != stage.name:
+            self._pending.append(stage.name)  # finished by an earlier attempt, not yet promoted
+        self.reused[stage.name] = True
+        return stage.load(folder)
 
     def promote(self) -> None:
         """Replace each finished stage by its ``.new`` folder (old moved aside, new renamed
@@ -199,3 +243,18 @@ class RunDirectory:
                 shutil.rmtree(old)
             else:
                 os.replace(old, cur)
+
+
+def _barrier() -> None:
+    from .training.distributed import barrier
+
+    barrier()
+
+
+def _broadcast_choice(found: Path | None, out: Path, name: str) -> Path | None:
+    """Rank 0's choice of folder (none, the finished copy, the pending one) on every rank."""
+    from .training.distributed import broadcast_float
+
+    options = [None, out / name, out / f"{name}{PENDING_SUFFIX}"]
+    code = broadcast_float(float(options.index(found)))
+    return options[int(code)]
