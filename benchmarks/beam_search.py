@@ -48,7 +48,7 @@ from sidkit_grid.decoding import beam as beam_module
 from sidkit_grid.decoding.beam import MAX_BEAMS, BeamDecoder
 from sidkit_grid.decoding.prefix_index import PrefixIndex
 from sidkit_grid.generators.decoder_only import DecoderOnlyGenerator
-from sidkit_grid.generators.sequences import BOS, PAD, SIDVocab, history_items
+from sidkit_grid.generators.sequences import BOS, PAD, SIDVocab
 from sidkit_grid.generators.tiger import TigerGenerator
 from sidkit_grid.tokenizers.common import deduplicate
 
@@ -102,7 +102,7 @@ def hf_generate(gen: TigerGenerator, sids: SIDTable, histories: Ragged, width: i
     def prefix_allowed_tokens_fn(_batch_id, sent):
         return allowed_lists.get(tuple(sent.tolist()), [PAD])
 
-    context = gen.context(sids, history_items(histories, gen.max_len), None)
+    context = gen.context(sids, histories.to_padded(gen.max_len), None)
     levels = sids.n_levels
     t = time.perf_counter()
     with torch.no_grad():

@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner
 from sidkit.cli import main
 from sidkit.errors import SidkitError
-from sidkit.template import KINDS, TEMPLATE_ENV, find_template_dir, render_plugin
+from sidkit.protocols import KINDS
+from sidkit.template import TEMPLATE_ENV, find_template_dir, render_plugin
 
 # Unique per test process, so two test runs sharing a venv never install the same plugin.
 RUN = f"t{os.getpid()}"

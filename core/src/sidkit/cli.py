@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .errors import ConfigError, SidkitError
+from .protocols import KINDS
 
 __all__ = ["main", "command_registry", "output_folder"]
 
@@ -270,7 +271,7 @@ def inspect_cmd(run_dir: Path, as_json: bool) -> None:
 # -- new-plugin --------------------------------------------------------------------------
 @main.command("new-plugin")
 @click.argument("name")
-@click.option("--kind", required=True, type=click.Choice(["encoder", "tokenizer", "sid-updater", "generator", "decoder", "evaluator"]))
+@click.option("--kind", required=True, type=click.Choice(list(KINDS)))
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
 def new_plugin_cmd(name: str, kind: str, directory: Path) -> None:
     """Render the plugin template into DIR/sidkit-NAME: an installable plugin with one

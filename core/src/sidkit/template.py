@@ -22,10 +22,10 @@ from pathlib import Path
 
 from . import __version__
 from .errors import SidkitError, did_you_mean
+from .protocols import KINDS
 
-__all__ = ["KINDS", "TEMPLATE_ENV", "find_template_dir", "render_plugin", "render_text", "template_values"]
+__all__ = ["TEMPLATE_ENV", "find_template_dir", "render_plugin", "render_text", "template_values"]
 
-KINDS = ("encoder", "tokenizer", "sid-updater", "generator", "decoder", "evaluator")
 TEMPLATE_ENV = "SIDKIT_TEMPLATE_DIR"
 SUFFIX = ".tmpl"
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")

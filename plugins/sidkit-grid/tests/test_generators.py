@@ -22,7 +22,7 @@ from sidkit.registry import get_registry
 from sidkit.types import SIDTable
 from sidkit_grid.configs import BeamConfig, DecoderOnlyConfig, TigerConfig
 from sidkit_grid.decoding.beam import BeamDecoder
-from sidkit_grid.generators.sequences import BOS, EOS, PAD, SIDVocab, context_tokens, history_items, training_windows
+from sidkit_grid.generators.sequences import BOS, EOS, PAD, SIDVocab, context_tokens, training_windows
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -66,7 +66,7 @@ def test_cached_steps_equal_full_forward(name, user_buckets):
     rng = np.random.default_rng(1)
     paths = torch.from_numpy(rng.integers(0, 2, (n, beams, levels)) + np.array(gen.vocab.offsets))
     rows = np.repeat(np.arange(n), beams)  # full forward: every (history, path) as its own row
-    context = gen.context(sids, history_items(histories, gen.max_len)[rows], None if users is None else users[rows])
+    context = gen.context(sids, histories.to_padded(gen.max_len, rows=rows), None if users is None else users[rows])
     with torch.no_grad():
         full = gen.teacher_forced_logits(context, paths.reshape(-1, levels)).reshape(n, beams, levels, -1)
     state = gen.encode(histories, sids, users)

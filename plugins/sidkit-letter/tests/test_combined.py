@@ -11,7 +11,7 @@ from sidkit.data.model import Catalog, Dataset, Interactions
 from sidkit.errors import ConfigError, SidkitError
 from sidkit.protocols import Encoder
 from sidkit.registry import get_registry
-from sidkit_grid.configs import HFTextConfig
+from sidkit_grid.api import HFTextConfig
 from sidkit_letter.configs import ContentCollabConfig, EncoderChoice, SASRecConfig
 from sidkit_letter.encoders.combined import ContentCollabEncoder
 from sidkit_letter.encoders.sasrec import SASRecEncoder

@@ -14,9 +14,7 @@ from sidkit.context import Context
 from sidkit.errors import ArtifactError, SidkitError
 from sidkit.protocols import Tokenizer
 from sidkit.types import ItemEmbeddings
-from sidkit_grid.configs import RQVAEConfig
-from sidkit_grid.tokenizers.rqvae import RQVAETokenizer
-from sidkit_grid.tokenizers.rqvae_model import rqvae_loss
+from sidkit_grid.api import RQVAEConfig, RQVAETokenizer, rqvae_loss
 from sidkit_letter.configs.tokenizers import LetterConfig
 from sidkit_letter.tokenizers import sinkhorn
 from sidkit_letter.tokenizers.letter import LetterRQVAE, LetterTokenizer, collision_count

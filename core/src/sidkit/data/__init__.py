@@ -8,7 +8,7 @@ from .info import dataset_info, format_info
 from .loaders import AmazonConfig, DelimitedConfig, MovieLensConfig, RecBoleConfig, SyntheticConfig
 from .model import TIES, Catalog, Dataset, Interactions
 from .ordering import order_interactions
-from .sequences import causal_windows, last_only, ragged_slices, sliding_windows
+from .sequences import causal_windows, last_only, ragged_slices, sliding_windows, trim_left_padding
 from .splits import (
     block_eval_set,
     blocks_split,
@@ -48,4 +48,5 @@ __all__ = [
     "causal_windows",
     "last_only",
     "ragged_slices",
+    "trim_left_padding",
 ]

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..types import Ragged
 
-__all__ = ["ragged_slices", "sliding_windows", "last_only", "causal_windows"]
+__all__ = ["ragged_slices", "sliding_windows", "last_only", "causal_windows", "trim_left_padding"]
 
 
 def ragged_slices(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Ragged:
@@ -92,3 +92,14 @@ def causal_windows(
     items = np.where(real, train.values[np.clip(idx, 0, max(len(train.values) - 1, 0))], -1)
     keep = is_target.any(axis=1)
     return rows[keep], items[keep], is_target[keep]
+
+
+def trim_left_padding(tokens: np.ndarray, *aligned: np.ndarray, pad: int):
+    """Drop the leading columns of a left-padded batch (e.g. from
+    :meth:`sidkit.types.Ragged.to_padded`) that are ``pad`` in every row, keeping at least
+    the last column, so a batch of short histories costs only its longest row. The same
+    columns are dropped from every array of ``aligned`` (same width). Returns ``tokens``
+    alone, or ``(tokens, *aligned)`` when ``aligned`` is given."""
+    used = np.flatnonzero((tokens != pad).any(axis=0))
+    first = int(used[0]) if len(used) else tokens.shape[1] - 1
+    return tokens[:, first:] if not aligned else (tokens[:, first:], *(a[:, first:] for a in aligned))

@@ -6,41 +6,17 @@ reports e.g. ``train.optim.lr: lr must be > 0, got -1.0``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import attrs
 
-from ..config.validators import one_of
+from ..config.validators import in_range, one_of
 
 __all__ = ["OptimConfig", "SchedulerConfig", "TrainConfig", "OPTIMIZERS", "SCHEDULERS", "PRECISIONS"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULERS = ("constant", "linear", "cosine")
 PRECISIONS = ("fp32", "bf16")
-
-
-def _in_range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False):
-    """Validator for ``lo <(=) value <(=) hi``; ``None`` passes (use for optional fields)."""
-    parts = []
-    if lo is not None:
-        parts.append(f"{'>' if lo_open else '>='} {lo}")
-    if hi is not None:
-        parts.append(f"{'<' if hi_open else '<='} {hi}")
-    expected = " and ".join(parts)
-
-    def bad(value: float) -> bool:
-        if isinstance(value, float) and math.isnan(value):
-            return True
-        too_low = lo is not None and (value <= lo if lo_open else value < lo)
-        too_high = hi is not None and (value >= hi if hi_open else value > hi)
-        return too_low or too_high
-
-    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value is not None and bad(value):
-            raise ValueError(f"{attribute.name} must be {expected}, got {value!r}")
-
-    return check
 
 
 def _betas(_inst: Any, attribute: attrs.Attribute, value: tuple[float, ...]) -> None:
@@ -53,10 +29,10 @@ class OptimConfig:
     """Optimizer: ``adamw`` / ``adam`` (use ``betas``) or ``sgd`` (uses ``momentum``)."""
 
     name: str = attrs.field(default="adamw", validator=one_of(OPTIMIZERS))
-    lr: float = attrs.field(default=1e-3, validator=_in_range(0.0, lo_open=True))
-    weight_decay: float = attrs.field(default=0.0, validator=_in_range(0.0))
+    lr: float = attrs.field(default=1e-3, validator=in_range(0.0, lo_open=True))
+    weight_decay: float = attrs.field(default=0.0, validator=in_range(0.0))
     betas: tuple[float, float] = attrs.field(default=(0.9, 0.999), converter=tuple, validator=_betas)
-    momentum: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0, hi_open=True))
+    momentum: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0, hi_open=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +41,7 @@ class SchedulerConfig:
     ``constant``, ``linear`` decay to 0 or ``cosine`` decay to 0 at the last step."""
 
     name: str = attrs.field(default="constant", validator=one_of(SCHEDULERS))
-    warmup_steps: int = attrs.field(default=0, validator=_in_range(0))
+    warmup_steps: int = attrs.field(default=0, validator=in_range(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -83,16 +59,16 @@ class TrainConfig:
     of similar length (less padding; the epoch is still a random permutation).
     """
 
-    epochs: int = attrs.field(default=10, validator=_in_range(1))
-    batch_size: int = attrs.field(default=256, validator=_in_range(1))
+    epochs: int = attrs.field(default=10, validator=in_range(1))
+    batch_size: int = attrs.field(default=256, validator=in_range(1))
     optim: OptimConfig = attrs.field(factory=OptimConfig)
     scheduler: SchedulerConfig = attrs.field(factory=SchedulerConfig)
-    grad_clip: float | None = attrs.field(default=1.0, validator=_in_range(0.0, lo_open=True))
-    early_stopping_patience: int = attrs.field(default=0, validator=_in_range(0))
-    validate_every: int = attrs.field(default=1, validator=_in_range(1))
-    checkpoint_every_steps: int = attrs.field(default=0, validator=_in_range(0))
-    max_steps: int | None = attrs.field(default=None, validator=_in_range(1))
+    grad_clip: float | None = attrs.field(default=1.0, validator=in_range(0.0, lo_open=True))
+    early_stopping_patience: int = attrs.field(default=0, validator=in_range(0))
+    validate_every: int = attrs.field(default=1, validator=in_range(1))
+    checkpoint_every_steps: int = attrs.field(default=0, validator=in_range(0))
+    max_steps: int | None = attrs.field(default=None, validator=in_range(1))
     precision: str = attrs.field(default="fp32", validator=one_of(PRECISIONS))
     group_by_length: bool = False
-    log_every_steps: int = attrs.field(default=50, validator=_in_range(1))
+    log_every_steps: int = attrs.field(default=50, validator=in_range(1))
     progress: bool = True

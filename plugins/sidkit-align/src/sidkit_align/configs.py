@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import attrs
-from sidkit.errors import did_you_mean
+from sidkit.config.validators import one_of
 
-__all__ = ["DEDUP_MODES", "SOLVERS", "one_of", "KeepConfig", "RebuildConfig", "AlignConfig"]
+__all__ = ["DEDUP_MODES", "SOLVERS", "KeepConfig", "RebuildConfig", "AlignConfig"]
 
 DEDUP_MODES = ("auto", "last", "none")
 SOLVERS = ("hungarian", "greedy")
-
-
-def one_of(choices: Iterable[str]):
-    """attrs validator: ``value in choices``; the message names the field and the allowed values."""
-    choices = tuple(choices)
-
-    def check(_inst, attribute, value):
-        if value not in choices:
-            valid = ", ".join(repr(c) for c in choices)
-            raise ValueError(
-                f"{attribute.name} must be one of {valid}, got {value!r}" + did_you_mean(str(value), choices)
-            )
-
-    return check
 
 
 @attrs.frozen(kw_only=True)

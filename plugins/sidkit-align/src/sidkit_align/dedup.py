@@ -19,7 +19,7 @@ def resolve_dedup(mode: str, ctx: Any) -> str:
     ``ctx.tokenizer.config.dedup == "digit"`` (a TIGER-style tokenizer), else ``"none"``."""
     if mode != "auto":
         return mode
-    config = getattr(getattr(ctx, "tokenizer", None), "config", None)
+    config = None if ctx is None else getattr(ctx.tokenizer, "config", None)
     return "last" if getattr(config, "dedup", None) == "digit" else "none"
 
 

@@ -19,7 +19,7 @@ def item_rows(ctx: Any, key: str, n_rows: int, who: str) -> np.ndarray:
     """The global item index of every row of a table: ``ctx.extras[key]`` (a sorted,
     unique, non-negative integer array with one entry per row), or ``0..n_rows-1`` when
     the key is absent or there is no context."""
-    extras = getattr(ctx, "extras", None) or {}
+    extras = {} if ctx is None else ctx.extras or {}
     value = extras.get(key)
     if value is None:
         return np.arange(n_rows, dtype=np.int64)

@@ -19,9 +19,10 @@ from typing import Any
 import attrs
 import numpy as np
 
+from ...config.validators import non_empty
 from ..model import Dataset
 from .build import RawInteractions, build_dataset
-from .options import LoadOptions, non_empty
+from .options import LoadOptions
 from .reading import clean_text, existing_file, json_lines, parse_numbers, parse_timestamps, require_keys
 
 __all__ = ["AmazonConfig", "load_amazon", "read_amazon_meta", "flatten_categories"]

@@ -8,9 +8,10 @@ from typing import Any
 
 import attrs
 
+from ...config.validators import non_empty
 from ..model import Dataset
 from .build import build_dataset, raw_from_rows
-from .options import LoadOptions, non_empty
+from .options import LoadOptions
 from .reading import clean_text, column_index, existing_file, json_lines, read_table, require_keys
 
 __all__ = ["DelimitedConfig", "load_delimited", "read_item_file", "separator_for"]

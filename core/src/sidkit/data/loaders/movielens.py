@@ -14,10 +14,11 @@ from typing import Any
 
 import attrs
 
+from ...config.validators import non_empty
 from ...errors import DataError
 from ..model import Dataset
 from .build import RawInteractions, build_dataset, raw_from_rows
-from .options import LoadOptions, non_empty
+from .options import LoadOptions
 from .reading import check_widths, clean_text, column_index, read_records, read_table
 
 __all__ = ["MovieLensConfig", "load_movielens"]

@@ -1,58 +1,15 @@
-"""Options every format shares, and the validators of the config classes."""
+"""Options every format shares."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import attrs
 
+from ...config.validators import at_least, one_of
 from ..model import TIES
 
-__all__ = ["LoadOptions", "DEDUP", "one_of", "at_least", "between", "non_empty"]
+__all__ = ["LoadOptions", "DEDUP"]
 
 DEDUP = ("first", "last", "none")
-
-
-def one_of(choices: Iterable[str]):
-    """Validator: the value is one of ``choices``."""
-    choices = tuple(choices)
-
-    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value not in choices:
-            raise ValueError(f"{attribute.name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-
-    return check
-
-
-def at_least(lo: float):
-    """Validator: ``value >= lo`` (``None`` passes)."""
-
-    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value is not None and value < lo:
-            raise ValueError(f"{attribute.name} must be >= {lo}, got {value}")
-
-    return check
-
-
-def between(lo: float, hi: float):
-    """Validator: ``lo <= value <= hi``."""
-
-    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if not lo <= value <= hi:
-            raise ValueError(f"{attribute.name} must be between {lo} and {hi}, got {value}")
-
-    return check
-
-
-def non_empty(what: str):
-    """Validator: a non-empty string; ``what`` says what it should name."""
-
-    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if not value:
-            raise ValueError(f"{attribute.name} must name {what}")
-
-    return check
 
 
 @attrs.frozen(kw_only=True)

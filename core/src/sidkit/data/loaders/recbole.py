@@ -14,10 +14,11 @@ from typing import Any
 
 import attrs
 
+from ...config.validators import non_empty
 from ...errors import DataError
 from ..model import Dataset
 from .build import build_dataset, raw_from_rows
-from .options import LoadOptions, non_empty
+from .options import LoadOptions
 from .reading import clean_text, column_index, existing_file, read_table
 
 __all__ = ["RecBoleConfig", "load_recbole", "read_atomic_items"]

@@ -17,9 +17,10 @@ from typing import Any
 import attrs
 import numpy as np
 
+from ...config.validators import at_least, between
 from ..model import Dataset
 from .build import RawInteractions, build_dataset
-from .options import LoadOptions, at_least, between
+from .options import LoadOptions
 
 __all__ = ["SyntheticConfig", "load_synthetic", "TOPIC_WORDS", "topic_words", "topic_names"]
 

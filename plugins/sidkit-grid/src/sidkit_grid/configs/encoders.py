@@ -5,8 +5,7 @@ from __future__ import annotations
 import string
 
 import attrs
-
-from .validators import at_least, between
+from sidkit.config.validators import at_least, between
 
 __all__ = ["HFTextConfig", "template_fields"]
 

@@ -9,9 +9,8 @@ or ``[generator.train.optim]`` table keeps them for the keys it does not set.
 from __future__ import annotations
 
 import attrs
+from sidkit.config.validators import at_least, between, one_of
 from sidkit.training.config import OptimConfig, TrainConfig
-
-from .validators import at_least, between, one_of
 
 __all__ = ["GridOptimConfig", "GridTrainConfig", "TigerConfig", "DecoderOnlyConfig", "MONITORS", "ACTIVATIONS", "WINDOWS"]
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import attrs
-
-from .validators import at_least, between, each_at_least, greater_than, one_of
+from sidkit.config.validators import at_least, between, each_at_least, greater_than, one_of
 
 __all__ = ["DEDUP_MODES", "OPTIMIZERS", "TokenizerConfig", "RKMeansConfig", "RVQConfig", "RQVAEConfig"]
 

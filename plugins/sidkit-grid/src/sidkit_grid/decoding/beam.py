@@ -83,10 +83,10 @@ def users_for(histories: Ragged, ctx: Any) -> np.ndarray | None:
     else the ``users`` of the split's validation/test set these histories belong to."""
     if ctx is None:
         return None
-    users = getattr(ctx, "extras", {}).get("users")
+    users = ctx.extras.get("users")
     if users is not None:
         return np.asarray(users, dtype=np.int64)
-    split = getattr(ctx, "split", None)
+    split = ctx.split
     for examples in (getattr(split, "valid", None), getattr(split, "test", None)):
         if examples is not None and examples.histories is histories:
             return examples.users
@@ -105,8 +105,8 @@ class BeamDecoder:
 
     def index(self, sids: SIDTable, device: torch.device, ctx: Any = None) -> PrefixIndex:
         """The prefix index of ``sids`` (built once and reused while the same table is passed)."""
-        order = collision_order(getattr(ctx, "tokenizer", None))
-        seed = int(getattr(ctx, "seed", 0) or 0)
+        order = collision_order(None if ctx is None else ctx.tokenizer)
+        seed = 0 if ctx is None else int(ctx.seed or 0)
         key = (id(sids), str(device), order, seed)
         if self._index is None or self._index_key != key or self._index_sids is not sids:
             self._index = PrefixIndex(sids, device, collision_order=order, seed=seed)
@@ -132,7 +132,7 @@ class BeamDecoder:
                 f"step, device: the GRID generators tiger and decoder-only); {type(generator).__name__} lacks it"
             )
         generator.vocab.check(sids, f"generator {type(generator).__name__}")
-        if ctx is not None and getattr(ctx, "device", None) and hasattr(generator, "to"):
+        if ctx is not None and ctx.device and hasattr(generator, "to"):
             generator.to(ctx.device)
         device = generator.device
         index = self.index(sids, device, ctx)
@@ -142,7 +142,7 @@ class BeamDecoder:
         items = np.full((n, k), -1, dtype=np.int64)
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         bs = self.histories_per_batch(width)
-        show = bool(getattr(ctx, "progress", False)) and n > bs
+        show = ctx is not None and bool(ctx.progress) and n > bs
         for start in tqdm(range(0, n, bs), desc="beam search", disable=not show, leave=False):
             rows = np.arange(start, min(n, start + bs))
             batch_users = None if users is None else users[rows]

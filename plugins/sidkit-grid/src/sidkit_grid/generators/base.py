@@ -26,13 +26,12 @@ from .sequences import (
     BOS,
     IGNORE,
     CausalWindows,
+    SampledWindows,
     SIDVocab,
     Windows,
     causal_tokens,
-    SampledWindows,
     causal_training_windows,
     context_tokens,
-    history_items,
     sampled_windows,
     training_windows,
 )
@@ -198,7 +197,7 @@ class SIDGenerator:
             raise SidkitError(f"generator {self.name}: no training sample (every training sequence has < 2 items)")
         self._tokens_of = None
         cfg = self.config.train
-        if not getattr(ctx, "progress", True):
+        if not ctx.progress:
             cfg = attrs.evolve(cfg, progress=False)
         monitor = None
         if ctx.validate is not None:
@@ -225,7 +224,7 @@ class SIDGenerator:
     def _prepare(self, sids: SIDTable, ctx: Any) -> None:
         """Keep the current model (warm start), or copy ``ctx.generator``'s (continual runs),
         or build a fresh one; in every case it must fit the SIDs' vocabulary."""
-        warm = getattr(ctx, "generator", None)
+        warm = ctx.generator
         if self.model is None and isinstance(warm, type(self)) and warm.model is not None:
             self.model, self.vocab, self.max_len = copy.deepcopy(warm.model), warm.vocab, warm.max_len
         if self.model is None:
@@ -262,7 +261,7 @@ class SIDGenerator:
         """Run the context of every history once (the last ``max_len`` items are used)."""
         model = self._require_model()
         model.eval()
-        return self.encode_context(self.context(sids, history_items(histories, self.max_len), users))
+        return self.encode_context(self.context(sids, histories.to_padded(self.max_len), users))
 
     @torch.no_grad()
     def step(
@@ -293,7 +292,7 @@ class SIDGenerator:
         """``[n]`` log-probability of SID ``codes[i]`` after ``histories[i]`` (teacher forcing,
         full forward, no cache): the quantity beam search ranks by."""
         self._require_model().eval()
-        context = self.context(sids, history_items(histories, self.max_len), users)
+        context = self.context(sids, histories.to_padded(self.max_len), users)
         targets = torch.from_numpy(self.vocab.item_tokens(codes)).to(context.device)
         logp = torch.log_softmax(self.teacher_forced_logits(context, targets).float(), dim=-1)
         return logp.gather(2, targets[:, :, None])[:, :, 0].sum(1)

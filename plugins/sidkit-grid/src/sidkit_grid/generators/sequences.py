@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
-from sidkit.data import causal_windows, sliding_windows
+from sidkit.data import causal_windows, sliding_windows, trim_left_padding
 from sidkit.errors import ArtifactError
 from sidkit.types import Ragged, SIDTable
 
@@ -25,8 +25,6 @@ __all__ = [
     "SIDVocab",
     "Windows",
     "training_windows",
-    "last_items",
-    "history_items",
     "context_tokens",
     "hash_users",
     "IGNORE",
@@ -113,9 +111,7 @@ class Windows:
 
     def batch(self, rows: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(history items [n, max_len] left-padded with -1, target items [n], users [n])``."""
-        offsets = self.inputs.offsets
-        items = last_items(self.inputs.values, offsets[rows], offsets[rows + 1], max_len)
-        return items, self.targets[rows], self.users[rows]
+        return self.inputs.to_padded(max_len, rows=rows), self.targets[rows], self.users[rows]
 
 
 def training_windows(
@@ -172,18 +168,6 @@ def sampled_windows(
     return SampledWindows(training_windows(train, max_len, users, first_target), starts[keep], counts[keep], per_sequence)
 
 
-def last_items(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_len: int) -> np.ndarray:
-    """The last ``max_len`` entries of ``values[starts[i]:ends[i]]`` per row, left-padded with -1."""
-    idx = ends[:, None] - max_len + np.arange(max_len)[None, :]
-    ok = idx >= starts[:, None]
-    return np.where(ok, values[np.clip(idx, 0, max(len(values) - 1, 0))] if len(values) else -1, -1)
-
-
-def history_items(histories: Ragged, max_len: int) -> np.ndarray:
-    """``[n, max_len]`` last items of each history (oldest first), left-padded with -1."""
-    return last_items(histories.values, histories.offsets[:-1], histories.offsets[1:], max_len)
-
-
 def context_tokens(
     vocab: SIDVocab,
     item_tokens: np.ndarray,
@@ -215,14 +199,7 @@ def context_tokens(
         out[np.arange(n), first_real] = vocab.user_tokens(users)
     if bos:
         out[np.arange(n), first_real + user] = BOS
-    return _trim(out) if trim else out
-
-
-def _trim(tokens: np.ndarray, *aligned: np.ndarray) -> np.ndarray:
-    """Drop the leading columns that are padding in every row (of ``tokens`` and ``aligned``)."""
-    used = np.nonzero((tokens != PAD).any(axis=0))[0]
-    first = int(used[0]) if len(used) else tokens.shape[1] - 1
-    return tokens[:, first:] if not aligned else (tokens[:, first:], *(a[:, first:] for a in aligned))
+    return trim_left_padding(out, pad=PAD) if trim else out
 
 
 @attrs.frozen(eq=False)
@@ -270,5 +247,5 @@ def causal_tokens(
     levels = item_tokens.shape[1]
     target = np.zeros(full.shape, dtype=bool)
     target[:, full.shape[1] - items.shape[1] * levels :] = np.repeat(is_target, levels, axis=1)
-    full, target = _trim(full, target)
+    full, target = trim_left_padding(full, target, pad=PAD)
     return full[:, :-1], np.where(target[:, 1:], full[:, 1:], IGNORE)

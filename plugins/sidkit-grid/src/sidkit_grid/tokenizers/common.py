@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 __all__ = [
     "DIST_BUDGET",
     "run_seed",
-    "torch_generator",
     "ctx_device",
     "progress_bar",
     "nearest",
@@ -40,16 +39,11 @@ FORMAT_VERSION = 1
 # -- run plumbing ----------------------------------------------------------------------------
 def run_seed(config_seed: int, ctx: Any) -> int:
     """The tokenizer's seed: its own ``seed`` plus the run's (``ctx.seed``)."""
-    return int(config_seed) + int(getattr(ctx, "seed", 0) or 0)
-
-
-def torch_generator(seed: int) -> torch.Generator:
-    """A CPU generator: all random draws happen on the CPU, so results do not depend on the device."""
-    return torch.Generator(device="cpu").manual_seed(seed)
+    return int(config_seed) + (0 if ctx is None else int(ctx.seed or 0))
 
 
 def ctx_device(ctx: Any) -> torch.device:
-    device = getattr(ctx, "device", None) or "cpu"
+    device = "cpu" if ctx is None else ctx.device or "cpu"
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
@@ -57,7 +51,7 @@ def ctx_device(ctx: Any) -> torch.device:
 
 def progress_bar(total: int, ctx: Any, desc: str) -> tqdm:
     """A tqdm bar that honours ``ctx.progress`` (no context: no bar)."""
-    enabled = bool(getattr(ctx, "progress", False))
+    enabled = ctx is not None and bool(ctx.progress)
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
 
 

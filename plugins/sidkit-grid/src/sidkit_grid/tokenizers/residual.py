@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sidkit.training import make_generator
 from sidkit.types import ItemEmbeddings
 
 from .base import GridTokenizer
-from .common import ctx_device, nearest, progress_bar, run_seed, torch_generator
+from .common import ctx_device, nearest, progress_bar, run_seed
 
 __all__ = ["ResidualCodebookTokenizer", "quantize_level", "normalize_rows_"]
 
@@ -59,7 +60,7 @@ class ResidualCodebookTokenizer(GridTokenizer):
     def fit(self, embeddings: ItemEmbeddings, ctx: Any = None) -> None:
         cfg = self.config
         device = ctx_device(ctx)
-        gen = torch_generator(run_seed(cfg.seed, ctx))
+        gen = make_generator(run_seed(cfg.seed, ctx))
         r = torch.tensor(embeddings.values, dtype=torch.float32, device=device)
         books = []
         with progress_bar(cfg.levels * cfg.steps_per_level, ctx, self.name) as bar:

@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import torch
 from sidkit.errors import ArtifactError
+from sidkit.training import make_generator
 from sidkit.types import ItemEmbeddings
 
 from ..configs.tokenizers import RQVAEConfig
 from .base import GridTokenizer
-from .common import ctx_device, nearest, progress_bar, reseed_codes, run_seed, torch_generator
+from .common import ctx_device, nearest, progress_bar, reseed_codes, run_seed
 from .kmeans import minibatch_kmeans
 from .rqvae_model import RQVAE, RQVAEOutput, fit_whitening, rqvae_loss
 
@@ -110,7 +111,7 @@ class RQVAETokenizer(GridTokenizer):
         cfg = self.config
         device = ctx_device(ctx)
         seed = run_seed(cfg.seed, ctx)
-        gen = torch_generator(seed)
+        gen = make_generator(seed)
         x = torch.tensor(embeddings.values, dtype=torch.float32, device=device)
         self.whitening = tuple(t.to(device) for t in fit_whitening(x)) if cfg.whiten else None
         x = self.transform(x)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import attrs
-from sidkit_grid.configs.validators import at_least
+from sidkit.config.validators import at_least
 
 __all__ = ["ItemScoresConfig"]
 

@@ -31,10 +31,10 @@ from typing import Any
 import attrs
 from cattrs.errors import AttributeValidationNote, ClassValidationError
 from sidkit.config.structure import converter, structure
+from sidkit.config.validators import one_of
 from sidkit.errors import ConfigError, ConfigIssue, SidkitError, UnknownComponentError, did_you_mean
 from sidkit.registry import get_registry
-from sidkit_grid.configs.encoders import HFTextConfig
-from sidkit_grid.configs.validators import one_of
+from sidkit_grid.api import HFTextConfig
 
 from .sasrec import SASRecModelConfig
 

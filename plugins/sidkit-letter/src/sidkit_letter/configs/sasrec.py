@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 import attrs
+from sidkit.config.validators import at_least, between, one_of
 from sidkit.training.config import TrainConfig
-from sidkit_grid.configs.validators import at_least, between, one_of
 
 __all__ = ["LOSSES", "WINDOWS", "SASRecTrainConfig", "SASRecModelConfig", "parse_monitor"]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import attrs
-from sidkit_grid.configs.tokenizers import OPTIMIZERS, RQVAEConfig
-from sidkit_grid.configs.validators import at_least, between, greater_than, one_of
+from sidkit.config.validators import at_least, between, greater_than, one_of
+from sidkit_grid.api import OPTIMIZERS, RQVAEConfig
 
 __all__ = ["LetterConfig", "INPUTS", "SIMILARITIES", "CF_PROJECTIONS", "LEVEL_REDUCTIONS"]
 

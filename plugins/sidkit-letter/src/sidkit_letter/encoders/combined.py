@@ -32,7 +32,7 @@ class ContentCollabEncoder:
     def encode(self, ctx) -> ItemEmbeddings:
         if ctx is None:
             raise SidkitError(f"encoder {COMBINED_NAME} needs a context (its encoders read ctx.dataset / ctx.split)")
-        dataset = getattr(ctx, "dataset", None)
+        dataset = ctx.dataset
         n_items = dataset.n_items if dataset is not None else None
         parts: dict[str, np.ndarray] = {}
         for role in ROLES:

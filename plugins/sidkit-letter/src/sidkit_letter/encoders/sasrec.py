@@ -38,7 +38,7 @@ class SASRecEncoder:
         if ctx is None or ctx.split is None:
             raise SidkitError("encoder sasrec needs ctx.split (it trains on the training sequences ctx.split.train)")
         n_items = int(ctx.split.n_items)
-        dataset = getattr(ctx, "dataset", None)
+        dataset = ctx.dataset
         if dataset is not None and dataset.n_items != n_items:
             raise SidkitError(f"encoder sasrec: the split has {n_items} items but the catalog {dataset.n_items}")
         model = self._initial_model(ctx, n_items)
@@ -59,7 +59,7 @@ class SASRecEncoder:
 
     def _initial_model(self, ctx, n_items: int) -> SASRec:
         """A copy of ``ctx.encoder``'s trained network, else a fresh one for ``ctx.seed``."""
-        warm = getattr(ctx, "encoder", None)
+        warm = ctx.encoder
         fresh = build_model(self.config, n_items, seed=int(ctx.seed))
         if warm is None:
             return fresh

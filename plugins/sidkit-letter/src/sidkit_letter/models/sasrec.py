@@ -31,13 +31,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sidkit.artifacts import read_json, write_json
-from sidkit.data import causal_windows
+from sidkit.context import Context
+from sidkit.data import causal_windows, trim_left_padding
 from sidkit.errors import ArtifactError, SidkitError
 from sidkit.metrics import ranking_metrics
 from sidkit.training import FitResult, fit
 from sidkit.training.checkpoint import load_weights, save_weights
 from sidkit.types import EvalSet, Ragged
-from sidkit_grid.generators.sequences import history_items, last_items
 from torch import nn
 
 from ..configs.sasrec import SASRecModelConfig, parse_monitor
@@ -215,7 +215,7 @@ def training_windows(train: Ragged, max_len: int, mode: str = "last") -> np.ndar
     if mode != "last":
         raise ValueError(f"windows must be 'last' or 'all', got {mode!r}")
     rows = np.flatnonzero(train.lengths >= 2)
-    return last_items(train.values, train.offsets[:-1][rows], train.offsets[1:][rows], max_len + 1) + 1
+    return train.to_padded(max_len + 1, rows=rows) + 1
 
 
 def sample_negatives(windows: torch.Tensor, n_items: int) -> torch.Tensor:
@@ -233,16 +233,9 @@ def sample_negatives(windows: torch.Tensor, n_items: int) -> torch.Tensor:
     return neg
 
 
-def _trim(tokens: np.ndarray) -> np.ndarray:
-    """Drop leading columns that are padding in every row (keeps at least one column)."""
-    used = np.flatnonzero((tokens != PAD).any(axis=0))
-    first = int(used[0]) if len(used) else tokens.shape[1] - 1
-    return tokens[:, first:]
-
-
 def history_inputs(histories: Ragged, max_len: int) -> np.ndarray:
     """``[n, T]`` token ids of the last ``max_len`` items of every history (left-padded, trimmed)."""
-    return _trim(history_items(histories, max_len) + 1)
+    return trim_left_padding(histories.to_padded(max_len) + 1, pad=PAD)
 
 
 # -- scoring and validation -------------------------------------------------------------------
@@ -297,7 +290,7 @@ def train_sasrec(
     model: SASRec,
     config: SASRecModelConfig,
     train: Ragged,
-    ctx: Any,
+    ctx: Context | None,
     *,
     validate: Callable[[SASRec], float] | None = None,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
@@ -306,19 +299,21 @@ def train_sasrec(
     """Train ``model`` in place on the sequences ``train`` with the shared loop.
 
     ``ctx`` gives the seed, device, work directory (checkpoints, resume, best weights) and
-    ``progress``. ``validate(model)`` is the early-stopping metric; ``None`` = the model's own
+    ``progress`` (``None``: a default :class:`~sidkit.context.Context`). ``validate(model)`` is the early-stopping metric; ``None`` = the model's own
     ``config.monitor`` on ``ctx.split.valid`` (no validation when that has no examples).
     ``on_epoch_end(epoch, record)`` is forwarded to :func:`sidkit.training.fit` (e.g.
     :meth:`sidkit.training.Monitor.on_epoch_end`, which adds ``valid/<name>`` metrics).
     """
+    if ctx is None:
+        ctx = Context()
     _check_items(train, model.n_items, f"{who}: the training sequences")
     windows = training_windows(train, model.max_len, config.windows)
     if len(windows) == 0:
         raise SidkitError(f"{who}: no training sample (every training sequence has fewer than 2 items)")
     cfg = config.train
-    if not getattr(ctx, "progress", True):
+    if not ctx.progress:
         cfg = attrs.evolve(cfg, progress=False)
-    split = getattr(ctx, "split", None)
+    split = ctx.split
     if validate is None and split is not None and len(split.valid) > 0:
         valid = split.valid
         validate = lambda m: catalog_metric(m, valid, config.monitor)  # noqa: E731
@@ -326,7 +321,7 @@ def train_sasrec(
     n_items = model.n_items
 
     def make_batch(indices: torch.Tensor):
-        rows = torch.from_numpy(_trim(windows[indices.numpy()]))
+        rows = torch.from_numpy(trim_left_padding(windows[indices.numpy()], pad=PAD))
         batch = (rows[:, :-1], rows[:, 1:])
         return (*batch, sample_negatives(rows, n_items)) if bce else batch
 
@@ -336,9 +331,9 @@ def train_sasrec(
         n_examples=len(windows),
         make_batch=make_batch,
         cfg=cfg,
-        seed=int(getattr(ctx, "seed", 0)),
-        device=getattr(ctx, "device", "cpu") or "cpu",
-        workdir=getattr(ctx, "workdir", None),
+        seed=int(ctx.seed),
+        device=ctx.device or "cpu",
+        workdir=ctx.workdir,
         validate=validate,
         metric_name=config.monitor,
         on_epoch_end=on_epoch_end,

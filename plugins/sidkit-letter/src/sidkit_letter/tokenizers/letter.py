@@ -10,11 +10,19 @@ from typing import Any
 import numpy as np
 import torch
 from sidkit.errors import SidkitError
+from sidkit.training import make_generator
 from sidkit.types import ItemEmbeddings, SIDTable
-from sidkit_grid.tokenizers.common import deduplicate, nearest, run_seed, torch_generator
-from sidkit_grid.tokenizers.kmeans import minibatch_kmeans
-from sidkit_grid.tokenizers.rqvae import KMEANS_INIT_STEPS, RQVAETokenizer
-from sidkit_grid.tokenizers.rqvae_model import RQVAE, RQVAEOutput, rqvae_loss
+from sidkit_grid.api import (
+    KMEANS_INIT_STEPS,
+    RQVAE,
+    RQVAEOutput,
+    RQVAETokenizer,
+    deduplicate,
+    minibatch_kmeans,
+    nearest,
+    rqvae_loss,
+    run_seed,
+)
 from torch import nn
 
 from ..configs.tokenizers import LetterConfig
@@ -45,7 +53,7 @@ def collision_count(codes: np.ndarray) -> int:
 
 
 class LetterRQVAE(RQVAE):
-    """:class:`~sidkit_grid.tokenizers.rqvae_model.RQVAE` whose last level is assigned by
+    """:class:`~sidkit_grid.api.RQVAE` whose last level is assigned by
     Sinkhorn over the batch while training (``balance_last``), plus the optional linear
     map ``cf_proj`` from collaborative vectors to the latent width (used by the loss only)."""
 
@@ -173,7 +181,7 @@ class LetterTokenizer(RQVAETokenizer):
     def on_fit_start(self, embeddings: ItemEmbeddings, ctx: Any) -> None:
         cfg = self.config
         n = embeddings.n_items
-        self._aux_gen = torch_generator(run_seed(cfg.seed, ctx) + _AUX_SEED)
+        self._aux_gen = make_generator(run_seed(cfg.seed, ctx) + _AUX_SEED)
         self._step = 0
         self._epoch_steps = max(1, math.ceil(n / cfg.batch_size))
         self._groups = None

@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sidkit_grid.tokenizers.common import kmeans_plus_plus
+from sidkit_grid.api import kmeans_plus_plus
 
 __all__ = [
     "contrastive_loss",

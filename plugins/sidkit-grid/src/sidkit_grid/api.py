@@ -1,0 +1,62 @@
+"""The public API of sidkit-grid for other plugins (documented in ``sdk_docs/plugins/grid.md``,
+"For plugin authors"). Another plugin imports sidkit-grid only from here (or the package
+itself); every other module of sidkit-grid is private and may change without notice.
+
+What is here is what a plugin needs to build on GRID's RQ-VAE (sidkit-letter does):
+
+- configs (attrs only, imported eagerly, no torch): :class:`HFTextConfig`,
+  :class:`RQVAEConfig` and :data:`OPTIMIZERS` (the optimizers ``rqvae`` accepts);
+- the RQ-VAE extension points (torch, imported on first access): :class:`RQVAETokenizer`,
+  the :class:`RQVAE` module, :class:`RQVAEOutput`, :func:`rqvae_loss` and
+  :data:`KMEANS_INIT_STEPS`;
+- tokenizer pieces: :func:`run_seed` (a tokenizer's seed plus the run's), :func:`nearest`
+  (chunked nearest-code search), :func:`kmeans_plus_plus`, :func:`minibatch_kmeans` and
+  :func:`deduplicate` (``dedup`` applied to raw codes).
+
+Generic helpers live in the core instead: padded histories are
+:meth:`sidkit.types.Ragged.to_padded` and :func:`sidkit.data.trim_left_padding`, config
+validators :mod:`sidkit.config.validators`, seeded generators
+:func:`sidkit.training.make_generator`.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .configs.encoders import HFTextConfig
+from .configs.tokenizers import OPTIMIZERS, RQVAEConfig
+
+_LAZY = {
+    "RQVAETokenizer": "tokenizers.rqvae",
+    "KMEANS_INIT_STEPS": "tokenizers.rqvae",
+    "RQVAE": "tokenizers.rqvae_model",
+    "RQVAEOutput": "tokenizers.rqvae_model",
+    "rqvae_loss": "tokenizers.rqvae_model",
+    "run_seed": "tokenizers.common",
+    "nearest": "tokenizers.common",
+    "kmeans_plus_plus": "tokenizers.common",
+    "deduplicate": "tokenizers.common",
+    "minibatch_kmeans": "tokenizers.kmeans",
+}
+
+__all__ = ["HFTextConfig", "RQVAEConfig", "OPTIMIZERS", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f"sidkit_grid.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from .tokenizers.common import deduplicate, kmeans_plus_plus, nearest, run_seed  # noqa: F401
+    from .tokenizers.kmeans import minibatch_kmeans  # noqa: F401
+    from .tokenizers.rqvae import KMEANS_INIT_STEPS, RQVAETokenizer  # noqa: F401
+    from .tokenizers.rqvae_model import RQVAE, RQVAEOutput, rqvae_loss  # noqa: F401
