@@ -22,7 +22,7 @@ $(STAMP): core/pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS) $(TEST_
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/sidkit run examples/synthetic-tiger.toml --out runs/demo
+	$(VENV)/bin/sidkit run examples/synthetic-fast.toml --out runs/demo
 
 test: install
 	$(VENV)/bin/pytest -q

@@ -1,7 +1,7 @@
 """The Python entry points in one place.
 
     from sidkit.api import run_pipeline, load_run
-    result = run_pipeline("examples/synthetic-tiger.toml", out="runs/demo")
+    result = run_pipeline("examples/synthetic-fast.toml", out="runs/demo")
     run = load_run("runs/demo")
     run.recommend(["0", "1"], k=5)
 """
