@@ -94,7 +94,7 @@ class FlopTable:
     def useful(self, context: torch.Tensor) -> int:
         """FLOPs of the same rows, each trimmed to its real (non-padding) tokens."""
         lengths, counts = torch.unique((context != PAD).sum(1), return_counts=True)
-        return sum(int(c) * self(int(n)) for n, c in zip(lengths, counts))
+        return sum(int(c) * self(int(n)) for n, c in zip(lengths, counts, strict=True))
 
 
 def main(argv=None) -> None:
@@ -206,7 +206,7 @@ def all_positions_speedup(split, sids: SIDTable, args) -> float:
         return time.perf_counter() - t
 
     for i in range(args.steps + 1):
-        for mode, (gen, _, _, batches, times, targets) in runs.items():
+        for mode, (_gen, _, _, batches, times, targets) in runs.items():
             seconds = step(mode, batches[i])
             if i:  # the first step of each mode is a warm-up
                 times.append(seconds)

@@ -108,8 +108,8 @@ if TYPE_CHECKING:
     )
     from .device import DeviceUnavailableError, resolve_device
     from .distributed import DistInfo, barrier, cleanup, dist_info, init_distributed, is_main_process
-    from .monitor import Monitor
     from .loop import FitResult, NonFiniteLossError, config_fingerprint, fit, steps_per_epoch
+    from .monitor import Monitor
     from .optim import build_optimizer, build_scheduler, lr_factor
     from .seed import derive_seed, make_generator, seed_everything
     from .throughput import Throughput

@@ -33,12 +33,12 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ArtifactError, SidkitError
+from .batching import epoch_order
 from .checkpoint import capture_rng, load_checkpoint, load_weights, read_checkpoint, save_checkpoint, save_weights
 from .config import TrainConfig
 from .device import DeviceUnavailableError, resolve_device
 from .distributed import DistInfo, all_gather_bytes, all_reduce_sum, barrier, broadcast_float, init_distributed
 from .optim import build_optimizer, build_scheduler
-from .batching import epoch_order
 from .seed import derive_seed, make_generator, seed_everything
 from .throughput import Throughput
 
