@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .artifacts import StageRecord, read_json, write_json
+from .artifacts import StageRecord, write_json
 from .errors import ArtifactError
 
 __all__ = ["Stage", "RunDirectory", "RunLocked", "ATTEMPT_FILE", "PENDING_SUFFIX"]
@@ -47,15 +47,13 @@ OLD_SUFFIX = ".old"
 class Stage(Generic[T]):
     """One reuse-or-compute step. ``compute(folder)`` writes the stage's artifacts into
     ``folder`` and returns its value; ``load(folder)`` reads them back; ``info(value)`` is
-    extra JSON for ``stage.json``; ``check(folder, info)`` may raise ArtifactError when the
-    stored artifacts do not fit this run (beyond their digests, which are always checked)."""
+    extra JSON for ``stage.json`` (the artifacts' digests are added and checked on reuse)."""
 
     name: str
     fingerprint: str
     compute: Callable[[Path], T]
     load: Callable[[Path], T]
     info: Callable[[T], dict[str, Any]] = lambda value: {}
-    check: Callable[[Path, dict[str, Any]], None] | None = None
     #: under torchrun: every rank computes it (DDP training, sharded ranking); otherwise
     #: rank 0 computes it and the other ranks load what it wrote
     collective: bool = False
@@ -205,11 +203,6 @@ class RunDirectory:
             if not record.is_current(stage.fingerprint):
                 continue
             problems = record.verify()
-            if not problems and stage.check is not None:
-                try:
-                    stage.check(folder, read_json(record.path))
-                except ArtifactError as exc:
-                    problems = [str(exc)]
             if not problems:
                 return folder
             log.warning("stage %s: recomputing, its stored artifacts do not check out: %s", stage.name, "; ".join(problems))
