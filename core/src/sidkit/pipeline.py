@@ -19,24 +19,13 @@ from typing import Any
 import attrs
 
 from . import __version__
-from .artifacts import (
-    atomic_write_text,
-    file_digest,
-    fingerprint,
-    load_arrays,
-    load_embeddings,
-    load_sids,
-    save_arrays,
-    save_embeddings,
-    save_sids,
-    write_json,
-)
+from .artifacts import atomic_write_text, file_digest, fingerprint, load_arrays, save_arrays, write_json
 from .config import ComponentChoice, PipelineConfig, dump_toml, load_config, non_default, resolve_config
 from .context import Context
 from .errors import SidkitError
 from .protocols import PROTOCOLS
 from .registry import Registry, get_registry
-from .stages import RunDirectory, Stage
+from .stages import RunDirectory, Stage, encoder_stage, generator_stage, tokenizer_stage
 from .types import Rankings, SIDTable, SplitData
 
 __all__ = ["Pipeline", "RunResult", "run_pipeline", "build_split", "data_fingerprint", "sids_digest"]
@@ -193,24 +182,16 @@ class Pipeline:
         split_fp = fingerprint("split", data_fp, non_default(cfg.split))
         rd.timings["data"] = time.perf_counter() - t0
         log.info("data: %d users, %d items, %d interactions", dataset.n_users, dataset.n_items, len(dataset.interactions))
-        n = dataset.n_items
 
         enc_fp = self._stage_fp("encoder", split_fp)
-        embeddings = rd.run(Stage(
-            "encoder", enc_fp,
-            compute=lambda d: self._encode(d, dataset, split),
-            load=lambda d: load_embeddings(d / "embeddings.safetensors", n),
-            info=lambda e: {"shape": list(e.values.shape)},
-        ))
+        encoder = self._component("encoder")
+        label = f"encoder {self.config.component('encoder').name if 'encoder' not in self.given else type(encoder).__name__!r}"
+        embeddings = rd.run(encoder_stage("encoder", enc_fp, encoder, self._context(dataset=dataset, split=split), label=label))
 
         tokenizer = self._component("tokenizer")
         tok_fp = self._stage_fp("tokenizer", enc_fp)
-        sids = rd.run(Stage(
-            "tokenizer", tok_fp,
-            compute=lambda d: self._tokenize(d, tokenizer, embeddings, dataset, split),
-            load=lambda d: (tokenizer.load(d / "state"), load_sids(d / "sids.safetensors", n))[1],
-            info=lambda t: {"codebook_sizes": list(t.codebook_sizes), "sids_digest": sids_digest(t)},
-        ))
+        stage = tokenizer_stage("tokenizer", tok_fp, tokenizer, embeddings, self._context(dataset=dataset, split=split))
+        sids = rd.run(attrs.evolve(stage, info=lambda t: {**stage.info(t), "sids_digest": sids_digest(t)}))
 
         # the generator: validation scores it with the evaluator and the validation decoder
         # on a fixed subset of the validation users ([validation]), so those are part of its
@@ -228,20 +209,13 @@ class Pipeline:
         )
         generator = self._component("generator")
         tokenizer_sids = sids
-
-        def load_generator(d: Path) -> SIDTable:
-            generator.load(d / "state")
-            return load_sids(d / "sids.safetensors", n) if (d / "sids.safetensors").exists() else tokenizer_sids
-
-        sids = rd.run(Stage(
-            "generator", gen_fp,
-            compute=lambda d: self._train(d, generator, decoder, evaluator, k, val_rows, tokenizer, tokenizer_sids, embeddings, dataset, split),
-            load=load_generator,
+        sids = rd.run(generator_stage(
+            "generator", gen_fp, generator, tokenizer_sids,
+            self._training_context(decoder, evaluator, k, val_rows, tokenizer, tokenizer_sids, embeddings, dataset, split),
             info=lambda t: {
                 "validation": {"users": len(val_rows), "of": len(split.valid), "decoder": self._vchoice_table()},
                 "sids_digest": sids_digest(t), "tokenizer_sids_digest": sids_digest(tokenizer_sids),
             },
-            collective=True,  # under torchrun every rank trains (DDP)
         ))
 
         rank_fp = fingerprint("rankings", gen_fp, self._stage_fp("decoder"), k)
@@ -285,38 +259,16 @@ class Pipeline:
             {"tokenizer": tokenizer, "generator": generator, "decoder": decoder, "evaluator": evaluator},
         )
 
-    # -- what each stage computes (into its folder ``d``) ----------------------------------
-    def _encode(self, d: Path, dataset: Any, split: SplitData) -> Any:
-        from .encoders.checks import check_embeddings
-
-        encoder = self._component("encoder")
-        embeddings = encoder.encode(self._context(workdir=d / "work", dataset=dataset, split=split))
-        if embeddings.n_items != dataset.n_items:
-            raise SidkitError(f"encoder returned {embeddings.n_items} rows for {dataset.n_items} items")
-        name = self.config.component("encoder").name if "encoder" not in self.given else type(encoder).__name__
-        check_embeddings(embeddings.values, f"encoder {name!r}", dataset.catalog.item_ids)
-        save_embeddings(d / "embeddings.safetensors", embeddings)
-        return embeddings
-
-    def _tokenize(self, d: Path, tokenizer: Any, embeddings: Any, dataset: Any, split: SplitData) -> SIDTable:
-        ctx = self._context(workdir=d / "work", dataset=dataset, split=split, embeddings=embeddings)
-        tokenizer.fit(embeddings, ctx)
-        sids = tokenizer.assign(embeddings)
-        if sids.n_items != dataset.n_items:
-            raise SidkitError(f"tokenizer assigned {sids.n_items} SIDs for {dataset.n_items} items")
-        (d / "state").mkdir(parents=True, exist_ok=True)
-        tokenizer.save(d / "state")
-        save_sids(d / "sids.safetensors", sids)
-        return sids
-
+    # -- what the stages need ---------------------------------------------------------------
     def _vchoice_table(self) -> dict[str, Any] | None:
         choice = None if "decoder" in self.given else self.config.validation_decoder
         return choice.to_table() if choice is not None else None
 
-    def _train(
-        self, d: Path, generator: Any, decoder: Any, evaluator: Any, k: int, val_rows: Any,
+    def _training_context(
+        self, decoder: Any, evaluator: Any, k: int, val_rows: Any,
         tokenizer: Any, sids: SIDTable, embeddings: Any, dataset: Any, split: SplitData,
-    ) -> SIDTable:
+    ) -> Context:
+        """The generator's context: ``validate`` scores it on the validation subset."""
         cfg = self.config
         subset = len(val_rows) < len(split.valid)
         # the subset is the ``valid`` of the validation context's split, so decoders that look
@@ -335,16 +287,7 @@ class Pipeline:
             ranks = vdecoder.rank(model, current if current is not None else sids, vsplit.valid.histories, k, vctx)
             return evaluator.evaluate(ranks, vsplit.valid, vctx)
 
-        ctx = self._context(
-            workdir=d / "work", dataset=dataset, split=split, embeddings=embeddings, tokenizer=tokenizer, validate=validate,
-        )
-        new_sids = generator.fit(sids, ctx)
-        if self.dist.is_main:
-            (d / "state").mkdir(parents=True, exist_ok=True)
-            generator.save(d / "state")
-            if new_sids is not None:
-                save_sids(d / "sids.safetensors", new_sids)
-        return sids if new_sids is None else new_sids
+        return self._context(dataset=dataset, split=split, embeddings=embeddings, tokenizer=tokenizer, validate=validate)
 
     def _rank(self, d: Path, decoder: Any, generator: Any, sids: SIDTable, split: SplitData, k: int, ctx: Context) -> dict[str, Rankings]:
         rankings = {}

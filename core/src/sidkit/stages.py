@@ -28,10 +28,16 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .artifacts import StageRecord, write_json
-from .errors import ArtifactError
+from .artifacts import StageRecord, load_embeddings, load_sids, save_embeddings, save_sids, write_json
+from .context import Context
+from .errors import ArtifactError, SidkitError
+from .protocols import Stateful
+from .types import ItemEmbeddings, SIDTable
 
-__all__ = ["Stage", "RunDirectory", "RunLocked", "ATTEMPT_FILE", "PENDING_SUFFIX"]
+__all__ = [
+    "Stage", "RunDirectory", "RunLocked", "ATTEMPT_FILE", "PENDING_SUFFIX",
+    "encoder_stage", "tokenizer_stage", "generator_stage",
+]
 
 log = logging.getLogger("sidkit")
 
@@ -251,3 +257,83 @@ def _broadcast_choice(found: Path | None, out: Path, name: str) -> Path | None:
     options = [None, out / name, out / f"{name}{PENDING_SUFFIX}"]
     code = broadcast_float(float(options.index(found)))
     return options[int(code)]
+
+
+# -- the stages of the standard components --------------------------------------------------
+# ``sidkit run`` and scenario runners (``sidkit continual``) build their stages from these, so
+# an encoder, tokenizer or generator is computed, saved, fingerprinted and reloaded one way.
+# ``ctx`` is the component's context without ``workdir``: compute sets it to ``<folder>/work``.
+
+
+def encoder_stage(name: str, fp: str, encoder: Any, ctx: Context, *, label: str) -> Stage[ItemEmbeddings]:
+    """``encoder.encode(ctx)`` checked (one finite row per catalog item; ``label`` names the
+    encoder in errors) and saved; an encoder with ``save``/``load`` also keeps its state,
+    so a warm start from it works after the stage was reused."""
+    n = ctx.dataset.n_items
+
+    def compute(folder: Path) -> ItemEmbeddings:
+        from .encoders.checks import check_embeddings
+
+        embeddings = encoder.encode(attrs.evolve(ctx, workdir=folder / "work"))
+        if embeddings.n_items != n:
+            raise SidkitError(f"{label} returned {embeddings.n_items} rows for {n} items")
+        check_embeddings(embeddings.values, label, ctx.dataset.catalog.item_ids)
+        save_embeddings(folder / "embeddings.safetensors", embeddings)
+        if isinstance(encoder, Stateful):
+            (folder / "state").mkdir(parents=True, exist_ok=True)
+            encoder.save(folder / "state")
+        return embeddings
+
+    def load(folder: Path) -> ItemEmbeddings:
+        if isinstance(encoder, Stateful) and (folder / "state").is_dir():
+            encoder.load(folder / "state")
+        return load_embeddings(folder / "embeddings.safetensors", n)
+
+    return Stage(name, fp, compute, load, info=lambda e: {"shape": list(e.values.shape)})
+
+
+def tokenizer_stage(name: str, fp: str, tokenizer: Any, embeddings: ItemEmbeddings, ctx: Context) -> Stage[SIDTable]:
+    """``tokenizer`` fitted on ``embeddings`` and its SIDs (one row per embedding row)."""
+    n = embeddings.n_items
+
+    def compute(folder: Path) -> SIDTable:
+        tokenizer.fit(embeddings, attrs.evolve(ctx, workdir=folder / "work", embeddings=embeddings))
+        sids = tokenizer.assign(embeddings)
+        if sids.n_items != n:
+            raise SidkitError(f"tokenizer {type(tokenizer).__name__} assigned {sids.n_items} SIDs for {n} items")
+        (folder / "state").mkdir(parents=True, exist_ok=True)
+        tokenizer.save(folder / "state")
+        save_sids(folder / "sids.safetensors", sids)
+        return sids
+
+    def load(folder: Path) -> SIDTable:
+        tokenizer.load(folder / "state")
+        return load_sids(folder / "sids.safetensors", n)
+
+    return Stage(name, fp, compute, load, info=lambda t: {"codebook_sizes": list(t.codebook_sizes)})
+
+
+def generator_stage(
+    name: str, fp: str, generator: Any, sids: SIDTable, ctx: Context, *,
+    info: Callable[[SIDTable], dict[str, Any]] = lambda table: {},
+) -> Stage[SIDTable]:
+    """``generator`` trained on ``sids`` (every rank under torchrun: DDP; rank 0 saves).
+    Its value is the SID table it ended with: ``sids``, or the table ``fit`` returned
+    (joint tokenizer training), which is saved beside the state."""
+    from .training.distributed import is_main_process
+
+    def compute(folder: Path) -> SIDTable:
+        new = generator.fit(sids, attrs.evolve(ctx, workdir=folder / "work"))
+        if is_main_process():
+            (folder / "state").mkdir(parents=True, exist_ok=True)
+            generator.save(folder / "state")
+            if new is not None:
+                save_sids(folder / "sids.safetensors", new)
+        return sids if new is None else new
+
+    def load(folder: Path) -> SIDTable:
+        generator.load(folder / "state")
+        path = folder / "sids.safetensors"
+        return load_sids(path, sids.n_items) if path.exists() else sids
+
+    return Stage(name, fp, compute, load, info=info, collective=True)

@@ -235,3 +235,40 @@ def test_pilot_picks_the_finetuning_budget_once_and_warm_refresh_runs(tmp_path):
     assert [s["finetune_epochs"] for s in seeds] == [pilot["epochs"]] * 2
     # the warm refresh costs less than Base's SIDs (1 of 2 SASRec epochs, same tokenizer steps)
     assert 0 < seeds[1]["flops"]["step5/sids"] < seeds[1]["flops"]["base/sids"]
+
+
+def test_an_interrupted_seed_resumes_at_its_stage(tmp_path, monkeypatch):
+    """A seed runs as core stages (seeds/seed-<s>/): a crash in the second policy's update
+    leaves Base's and the first policy's finished stages, a re-run reuses them and computes
+    only the rest, and its result equals an unbroken run's."""
+    from sidkit.stages import ATTEMPT_FILE
+    from sidkit_continual.runner import ContinualRunner, run_continual
+
+    path = tmp_path / "scenario.toml"
+    path.write_text(SCENARIO)
+    overrides = ["scenario.seeds=[0]", 'scenario.policies=["FT-old", "FT-new"]']
+    real_update = ContinualRunner._update
+
+    def crash_on_ft_new(self, policy, *args, **kwargs):
+        if policy == "FT-new":
+            raise RuntimeError("killed")
+        return real_update(self, policy, *args, **kwargs)
+
+    monkeypatch.setattr(ContinualRunner, "_update", crash_on_ft_new)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_continual(path, tmp_path / "resumed", overrides=overrides)
+    seed_dir = tmp_path / "resumed" / "seeds" / "seed-0"
+    assert json.loads((seed_dir / ATTEMPT_FILE).read_text())["status"] == "failed"
+    finished = sorted(p.name for p in seed_dir.iterdir() if (p / "stage.json").exists())
+    done = ("base-encoder", "base-tokenizer", "base-generator", "step5-encoder", "step5-tokenizer", "step5-FT-old-sids", "step5-FT-old")
+    assert finished == sorted(f"{n}.new" for n in done)
+
+    monkeypatch.setattr(ContinualRunner, "_update", real_update)
+    resumed = run_continual(path, tmp_path / "resumed", overrides=overrides)
+    reused = json.loads((seed_dir / "run.json").read_text())["reused"]
+    assert {name for name, was in reused.items() if was} == {n.removesuffix(".new") for n in finished}
+    assert {name for name, was in reused.items() if not was} == {"step5-FT-new-sids", "step5-FT-new"}
+    unbroken = run_continual(path, tmp_path / "unbroken", overrides=overrides)
+    assert resumed["policies"] == unbroken["policies"]
+    seeds = [json.loads((tmp_path / d / "seeds" / "seed-0.json").read_text())["result"] for d in ("resumed", "unbroken")]
+    assert seeds[0]["flops"] == seeds[1]["flops"] and seeds[0]["flops"]["base/generator"] > 0

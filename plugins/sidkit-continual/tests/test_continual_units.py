@@ -824,7 +824,11 @@ class TestRefreshMode:
         comps = cfg.components
 
         def refit(r, rows, valid, label, previous=None):
-            return r._sids(comps["encoder"], comps["tokenizer"], rows, valid, 0, meter, label, previous=previous)
+            from sidkit.stages import RunDirectory
+
+            r._meter, r._key = meter, "test"
+            with RunDirectory(tmp_path / label) as r._rd:
+                return r._sids(comps["encoder"], comps["tokenizer"], rows, valid, 0, label, previous=previous)
 
         meter = FlopMeter(True)
         base = refit(runner, early, (early, blocks[8]), "base")

@@ -10,6 +10,7 @@ SIDs, the ``TIGER-FT`` row). Every problem is reported at once, like ``sidkit ru
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,9 @@ class ScenarioConfig:
         return out
 
 
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9._+-]+")
+
+
 def _updaters(raw: Any, policies: Iterable[str], registry: Any, issues: list[ConfigIssue]) -> dict[str, ComponentChoice]:
     if not isinstance(raw, Mapping):
         issues.append(ConfigIssue("updaters", f"expected tables [updaters.<policy>], got {raw!r}"))
@@ -156,6 +160,9 @@ def _updaters(raw: Any, policies: Iterable[str], registry: Any, issues: list[Con
     tables = {**DEFAULT_UPDATERS, **raw}
     out = {}
     for policy in policies:
+        if not _FOLDER_NAME.fullmatch(policy):
+            issues.append(ConfigIssue("scenario.policies", f"policy {policy!r}: use letters, digits, '.', '_', '+' and '-' (it names the policy's stage folders)"))
+            continue
         if policy in SPECIAL_POLICIES:
             continue
         if policy not in tables:

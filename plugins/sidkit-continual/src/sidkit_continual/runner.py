@@ -28,11 +28,12 @@ from typing import Any
 
 import attrs
 import numpy as np
-from sidkit.artifacts import fingerprint, read_json, write_json
+from sidkit.artifacts import fingerprint, load_sids, read_json, save_sids, write_json
 from sidkit.context import Context
 from sidkit.errors import SidkitError
 from sidkit.metrics import ranking_metrics
 from sidkit.registry import Registry, get_registry
+from sidkit.stages import RunDirectory, Stage, encoder_stage, generator_stage, tokenizer_stage
 from sidkit.types import EvalSet, Rankings, SIDTable
 
 from .config import ScenarioConfig
@@ -67,7 +68,11 @@ class ContinualRunner:
     """Run a resolved :class:`~sidkit_continual.config.ScenarioConfig` into ``out``.
 
     ``out/seeds/seed-<s>.json`` holds each finished seed (reused by a re-run with the same
-    config), ``out/report.json`` / ``report.md`` / ``recall.png`` the aggregate.
+    config), ``out/report.json`` / ``report.md`` / ``recall.png`` the aggregate. A seed
+    runs in ``out/seeds/seed-<s>/`` as core stages (:mod:`sidkit.stages`: the encoder,
+    tokenizer and generator stages of ``sidkit run``, one folder each, e.g.
+    ``base-generator``, ``step4-FT-new``): a seed that was interrupted resumes at the stage
+    it was in (a training stage from its last epoch checkpoint).
     """
 
     def __init__(self, config: ScenarioConfig, out: str | Path, *, registry: Registry | None = None):
@@ -100,12 +105,38 @@ class ContinualRunner:
             config = attrs.evolve(config, beam_width=beam_width)
         return self.registry.build("decoder", choice.name, config)
 
+    def _stage(self, stage: Stage, label: str | None) -> Any:
+        """Run ``stage`` in the seed's run directory, its training FLOPs charged to
+        ``label`` (a reused stage adds the FLOPs its ``stage.json`` recorded; ``None``: not
+        metered). Every stage of a seed depends on the whole scenario and the seed."""
+        rd, meter = self._rd, self._meter
+        stage = attrs.evolve(stage, fingerprint=fingerprint("continual-stage", self._key, stage.name, self.finetune_epochs))
+        if label is None:
+            return rd.run(stage)
+        spent: dict[str, int] = {}
+
+        def compute(folder: Path) -> Any:
+            before = meter.get(label)
+            with meter.count(label):
+                value = stage.compute(folder)
+            spent["flops"] = meter.get(label) - before
+            return value
+
+        def load(folder: Path) -> Any:
+            value = stage.load(folder)
+            if meter.enabled:
+                meter.totals[label] = meter.get(label) + int(read_json(folder / "stage.json").get("flops", 0))
+            return value
+
+        return rd.run(attrs.evolve(stage, compute=compute, load=load, info=lambda v: {**stage.info(v), **spent}))
+
     def _sids(
-        self, encoder_choice: Any, tokenizer_choice: Any, rows: np.ndarray, valid_rows: tuple | None, seed: int, meter: FlopMeter, label: str,
+        self, encoder_choice: Any, tokenizer_choice: Any, rows: np.ndarray, valid_rows: tuple | None, seed: int, label: str,
         *, previous: _Refresh | None = None,
     ) -> _Refresh:
         """Encoder on interaction ``rows`` (early stopping on ``valid_rows`` = (history rows,
-        target rows)) and a tokenizer fitted on the embeddings of the items those rows contain.
+        target rows)) and a tokenizer fitted on the embeddings of the items those rows contain:
+        stages ``<label>-encoder`` and ``<label>-tokenizer``.
 
         ``previous``: the SIDs this refreshes. A refresh trains on the block its validation
         would use, so it does not validate: the encoder trains ``refresh_epochs`` epochs, or
@@ -121,17 +152,15 @@ class ContinualRunner:
             budget = {"epochs": epochs} if epochs else {}
             warm = previous.encoder if self.sc.refresh == "warm" else None
         encoder = self._build(encoder_choice, **budget)
-        with meter.count(label):
-            embeddings = encoder.encode(self._ctx(seed, split=split, encoder=warm))
-            if embeddings.n_items != ds.n_items:
-                raise SidkitError(f"encoder {encoder_choice.name} returned {embeddings.n_items} rows for {ds.n_items} items")
-            sub = space.embeddings(embeddings)
-            tokenizer = self.registry.build("tokenizer", tokenizer_choice.name, tokenizer_choice.config)
-            tokenizer.fit(sub, self._ctx(seed, split=split, embeddings=sub))
-            sids = tokenizer.assign(sub)
-        if sids.n_items != len(space):
-            raise SidkitError(f"tokenizer {tokenizer_choice.name} assigned {sids.n_items} SIDs for {len(space)} items")
-        return _Refresh(space, sids, tokenizer, meter.get(label), encoder)
+        meter_label = f"{label}/sids"
+        embeddings = self._stage(
+            encoder_stage(f"{label}-encoder", "", encoder, self._ctx(seed, split=split, encoder=warm), label=f"encoder {encoder_choice.name!r}"),
+            meter_label,
+        )
+        tokenizer = self.registry.build("tokenizer", tokenizer_choice.name, tokenizer_choice.config)
+        sub = space.embeddings(embeddings)
+        sids = self._stage(tokenizer_stage(f"{label}-tokenizer", "", tokenizer, sub, self._ctx(seed, split=split)), meter_label)
+        return _Refresh(space, sids, tokenizer, self._meter.get(meter_label), encoder)
 
     def _evaluate(self, state: PolicyState, examples: EvalSet, decoder: Any, k: int, seed: int, ks: list[int] | None = None) -> dict[str, float]:
         """Rank for ``examples`` (global indices, restricted to the base space) with the
@@ -144,25 +173,55 @@ class ContinualRunner:
         ranks = np.where(ranks >= 0, base.items[np.maximum(ranks, 0)], -1)
         return ranking_metrics(Rankings(ranks), examples.targets, ks or self.sc.ks, metrics=("recall", "ndcg"), capped_recall=True)
 
-    def _fit(self, state: PolicyState, target_rows, seed, meter, label, *, context_rows=None, warm=None, validate=None, **train) -> Any:
+    def _fit(self, state: PolicyState, target_rows, seed, label, *, context_rows=None, warm=None, validate=None, **train) -> Any:
+        """A generator trained on ``target_rows`` in ``state``'s space: stage ``label``
+        (``/`` replaced by ``-``), FLOPs charged to ``label``."""
         split = training_split(
             self.dataset, target_rows, state.space, context_rows=context_rows, max_len=self.sc.max_len
         )
         generator = self._build(self.config.components["generator"], **train)
         ctx = self._ctx(seed, split=split, tokenizer=state.tokenizer, generator=warm, validate=validate)
-        with meter.count(label):
-            generator.fit(state.sids, ctx)
+        self._stage(generator_stage(label.replace("/", "-"), "", generator, state.sids, ctx), label)
         return generator
+
+    def _update(self, policy: str, choice: Any, prev: PolicyState, fresh: _Refresh, seed: int, t: int) -> tuple[SIDTable, dict]:
+        """The policy's ``sid-updater`` applied to (its previous SIDs, the refreshed ones):
+        stage ``step<t>-<policy>-sids`` (the table and the updater's report)."""
+        def compute(folder: Path) -> tuple[SIDTable, dict]:
+            updater = self.registry.build("sid-updater", choice.name, choice.config)
+            uctx = self._ctx(
+                seed, tokenizer=fresh.tokenizer, previous_tokenizer=prev.tokenizer, previous_sids=prev.sids,
+                generator=prev.generator,
+                extras={"previous_items": prev.space.items, "refreshed_items": fresh.space.items},
+            )
+            table, report = updater.update(prev.sids, fresh.sids, uctx)
+            save_sids(folder / "sids.safetensors", table)
+            write_json(folder / "report.json", report)
+            return table, report
+
+        def load(folder: Path) -> tuple[SIDTable, dict]:
+            return load_sids(folder / "sids.safetensors"), read_json(folder / "report.json")
+
+        return self._stage(Stage(f"step{t}-{policy}-sids", "", compute, load), None)  # not training: not metered
 
     # -- one seed ----------------------------------------------------------------------------
     def run_seed(self, seed: int) -> dict[str, Any]:
+        """One seed, as stages in ``out/seeds/seed-<seed>/`` (an interrupted seed resumes)."""
         from sidkit.training import seed_everything
 
         seed_everything(seed)
+        self._meter = FlopMeter(self.sc.count_flops)
+        self._key = fingerprint(scenario_fingerprint(self.config), seed)
+        with RunDirectory(self.out / "seeds" / f"seed-{seed}") as self._rd:
+            result = self._run_seed(seed)
+            self._rd.finish({"status": "done", "seed": seed, "reused": self._rd.reused, "timings_s": self._rd.timings})
+        return result
+
+    def _run_seed(self, seed: int) -> dict[str, Any]:
         sc, comps = self.sc, self.config.components
         blocks = self.blocks
         t0 = sc.first_block
-        meter = FlopMeter(sc.count_flops)
+        meter = self._meter
         k = max(sc.ks)
         decoder, valid_decoder = self._decoder(), self._decoder(sc.valid_beam_width)
 
@@ -175,22 +234,22 @@ class ContinualRunner:
         # Base: SIDs and generator on blocks 1..t0, epoch budget selected on block t0+1
         base_rows = rows_upto(t0)
         valid_rows = (base_rows, blocks[t0])
-        ref = self._sids(comps["encoder"], comps["tokenizer"], base_rows, valid_rows, seed, meter, "base/sids")
+        ref = self._sids(comps["encoder"], comps["tokenizer"], base_rows, valid_rows, seed, "base")
         self.base_space = ref.space
         base = PolicyState(ref.space, ref.sids, ref.tokenizer, None)
         valid = self._examples(*valid_rows)
         validate = meter.excluded(self._validator(base, valid, valid_decoder, seed))
-        base.generator = self._fit(base, base_rows, seed, meter, "base/generator", validate=validate)
+        base.generator = self._fit(base, base_rows, seed, "base/generator", validate=validate)
         full_epochs = sc.full_epochs or self._selected_epochs(base.generator)
         log.info("seed %d: Base trained on blocks 1..%d (%d items); Full will train %d epochs", seed, t0, len(ref.space), full_epochs)
         base_flops = meter.get("base/sids") + meter.get("base/generator")
         states: dict[str, PolicyState] = {p: base for p in self.config.updaters}
         content = None
         if "TIGER-FT" in sc.policies:
-            cref = self._sids(self.config.content["encoder"], self.config.content["tokenizer"], base_rows, valid_rows, seed, meter, "content/sids")
+            cref = self._sids(self.config.content["encoder"], self.config.content["tokenizer"], base_rows, valid_rows, seed, "content")
             content = PolicyState(cref.space, cref.sids, cref.tokenizer, None)
             cvalidate = meter.excluded(self._validator(content, valid, valid_decoder, seed))
-            content.generator = self._fit(content, base_rows, seed, meter, "content/generator", validate=cvalidate)
+            content.generator = self._fit(content, base_rows, seed, "content/generator", validate=cvalidate)
         cumulative = {p: base_flops for p in self.config.updaters}
         if content is not None:
             cumulative["TIGER-FT"] = meter.get("content/sids") + meter.get("content/generator")
@@ -204,19 +263,11 @@ class ContinualRunner:
             test = self._examples(hist_rows, blocks[t])
             rows: dict[str, dict[str, Any]] = {"Base": {**self._evaluate(base, test, decoder, k, seed), "delta_flops": 0, "train_flops": base_flops}}
             if needs_refresh:
-                refresh = self._sids(
-                    comps["encoder"], comps["tokenizer"], hist_rows, None, seed, meter, f"step{t}/sids", previous=refresh or ref
-                )
+                refresh = self._sids(comps["encoder"], comps["tokenizer"], hist_rows, None, seed, f"step{t}", previous=refresh or ref)
             for policy, choice in self.config.updaters.items():
                 prev = states[policy]
-                updater = self.registry.build("sid-updater", choice.name, choice.config)
                 fresh = refresh if refresh is not None else _Refresh(prev.space, prev.sids, prev.tokenizer, 0)
-                uctx = self._ctx(
-                    seed, tokenizer=fresh.tokenizer, previous_tokenizer=prev.tokenizer, previous_sids=prev.sids,
-                    generator=prev.generator,
-                    extras={"previous_items": prev.space.items, "refreshed_items": fresh.space.items},
-                )
-                table, report = updater.update(prev.sids, fresh.sids, uctx)
+                table, report = self._update(policy, choice, prev, fresh, seed, t)
                 keeps = report.get("rows") == "previous"
                 space, tok = (prev.space, prev.tokenizer) if keeps else (fresh.space, fresh.tokenizer)
                 if table.n_items != len(space):
@@ -226,7 +277,7 @@ class ContinualRunner:
                     )
                 state = PolicyState(space, table, tok, None)
                 label = f"step{t}/{policy}"
-                state.generator = self._fit(state, adapt_rows, seed, meter, label, context_rows=rows_upto(t - 1), warm=prev.generator, **ft)
+                state.generator = self._fit(state, adapt_rows, seed, label, context_rows=rows_upto(t - 1), warm=prev.generator, **ft)
                 states[policy] = state
                 delta = meter.get(label) + (0 if keeps else fresh.flops)
                 cumulative[policy] += delta
@@ -238,13 +289,13 @@ class ContinualRunner:
             if "Full" in sc.policies:
                 state = PolicyState(refresh.space, refresh.sids, refresh.tokenizer, None)
                 label = f"step{t}/Full"
-                state.generator = self._fit(state, hist_rows, seed, meter, label, epochs=full_epochs, early_stopping_patience=0)
+                state.generator = self._fit(state, hist_rows, seed, label, epochs=full_epochs, early_stopping_patience=0)
                 delta = meter.get(label) + refresh.flops
                 rows["Full"] = {**self._evaluate(state, test, decoder, k, seed), "delta_flops": delta, "train_flops": delta}
                 log.info("seed %d step %d: Full recall@%d %.4f", seed, t, k, rows["Full"][f"recall@{k}"])
             if content is not None:
                 label = f"step{t}/TIGER-FT"
-                gen = self._fit(content, adapt_rows, seed, meter, label, context_rows=rows_upto(t - 1), warm=content.generator, **ft)
+                gen = self._fit(content, adapt_rows, seed, label, context_rows=rows_upto(t - 1), warm=content.generator, **ft)
                 content = PolicyState(content.space, content.sids, content.tokenizer, gen)
                 cumulative["TIGER-FT"] += meter.get(label)
                 rows["TIGER-FT"] = {
@@ -284,20 +335,28 @@ class ContinualRunner:
         from sidkit.training import seed_everything
 
         seed_everything(seed)
+        self._meter = FlopMeter(self.sc.count_flops)
+        self._key = fingerprint(scenario_fingerprint(self.config), "pilot", seed)
+        with RunDirectory(self.out / "pilot") as self._rd:
+            result = self._pilot(seed)
+            self._rd.finish({"status": "done", "seed": seed, "reused": self._rd.reused, "timings_s": self._rd.timings})
+        return result
+
+    def _pilot(self, seed: int) -> dict[str, Any]:
         sc, comps, blocks = self.sc, self.config.components, self.blocks
         t0 = sc.first_block
         rows, adapt, scored = np.concatenate(blocks[: t0 - 1]), blocks[t0 - 1], blocks[t0]
-        meter = FlopMeter(sc.count_flops)
+        meter = self._meter
         decoder = self._decoder(sc.valid_beam_width)
         started = time.perf_counter()
-        ref = self._sids(comps["encoder"], comps["tokenizer"], rows, (rows, adapt), seed, meter, "pilot/sids")
+        ref = self._sids(comps["encoder"], comps["tokenizer"], rows, (rows, adapt), seed, "pilot")
         self.base_space = ref.space  # what _examples and _evaluate restrict to, until Base sets its own
         state = PolicyState(ref.space, ref.sids, ref.tokenizer, None)
         select = meter.excluded(self._validator(state, self._examples(rows, adapt), decoder, seed))
-        state.generator = self._fit(state, rows, seed, meter, "pilot/base", validate=select)
+        state.generator = self._fit(state, rows, seed, "pilot/base", validate=select)
         score = meter.excluded(self._validator(state, self._examples(np.concatenate([rows, adapt]), scored), decoder, seed))
         tuned = self._fit(
-            state, adapt, seed, meter, "pilot/finetune", context_rows=rows, warm=state.generator, validate=score,
+            state, adapt, seed, "pilot/finetune", context_rows=rows, warm=state.generator, validate=score,
             epochs=sc.pilot_epochs, early_stopping_patience=0, scheduler=_constant_schedule(),
         )
         epochs = self._selected_epochs(tuned)

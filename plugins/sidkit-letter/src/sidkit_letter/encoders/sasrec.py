@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from sidkit.errors import SidkitError
 from sidkit.types import ItemEmbeddings
 
 from ..configs.encoders import SASRecConfig
-from ..models.sasrec import SASRec, build_model, save_model, train_sasrec
+from ..models.sasrec import SASRec, build_model, load_model, save_model, train_sasrec
 
 __all__ = ["SASRecEncoder", "WEIGHTS", "META"]
 
@@ -23,7 +24,8 @@ class SASRecEncoder:
     catalog item in item-index order. With ``ctx.workdir`` the loop checkpoints there (a
     re-run resumes) and the trained weights are saved as ``sasrec.safetensors`` +
     ``sasrec.json``. After :meth:`encode`, ``model`` is the trained network and ``history``
-    the loop's per-epoch records.
+    the loop's per-epoch records; :meth:`save`/:meth:`load` keep both (a run's encoder stage
+    stores them, so a continual refresh can warm-start from a reused stage).
 
     Warm start (continual refreshes): when ``ctx.encoder`` is a fitted ``SASRecEncoder`` of
     the same dimensions and catalog, training starts from a copy of its weights instead of
@@ -56,6 +58,17 @@ class SASRecEncoder:
         if self.config.normalize:
             values = values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
         return ItemEmbeddings(values)
+
+    def save(self, path: Path) -> None:
+        """The trained network and its training history (``sasrec.safetensors`` + ``sasrec.json``)."""
+        if self.model is None:
+            raise SidkitError("encoder sasrec: nothing to save before encode() has trained a model")
+        save_model(path, self.model, weights=WEIGHTS, meta=META, extra={"encoder": "sasrec", "history": self.history})
+
+    def load(self, path: Path) -> None:
+        """What :meth:`save` wrote; a later ``encode`` with this encoder as ``ctx.encoder`` warm-starts from it."""
+        self.model, doc = load_model(path, weights=WEIGHTS, meta=META)
+        self.history = list(doc.get("history", []))
 
     def _initial_model(self, ctx, n_items: int) -> SASRec:
         """A copy of ``ctx.encoder``'s trained network, else a fresh one for ``ctx.seed``."""
