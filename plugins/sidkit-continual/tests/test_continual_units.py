@@ -856,3 +856,10 @@ class TestRefreshMode:
         assert losses[2][0] - losses[1][0] > 0.5 * (losses[0][0] - losses[0][-1]) > 0
         assert 0 < warm.flops < base.flops / 3
         assert len(warm.space) >= len(base.space) and warm.sids.n_items == len(warm.space)
+
+
+def test_a_policy_name_that_cannot_name_a_folder_is_a_config_error(raw, registry):
+    raw.setdefault("updaters", {})["FT/mine"] = {"name": "keep"}
+    raw["scenario"]["policies"] = ["FT-old", "FT/mine"]
+    error = config_error(raw, registry)
+    assert "scenario.policies" in str(error) and "'FT/mine'" in str(error) and "stage folders" in str(error)
