@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sidkit.data import block_eval_set, blocks_split, chronological_blocks, leave_one_out, load_dataset, period_stream
+from sidkit.data import (
+    block_eval_set,
+    blocks_split,
+    chronological_blocks,
+    leave_one_out,
+    load_dataset,
+    period_split,
+    period_stream,
+)
 
 # a: 5 items, b: 3, c: 2 (too short to evaluate)
 ROWS = [("a", f"i{k}", k) for k in range(5)] + [
@@ -99,3 +107,57 @@ def test_period_stream(synth):
     assert sum(sizes) == n - len(parts[0]) and max(sizes) - min(sizes) <= 1
     ts = synth.interactions.timestamp[np.concatenate(parts)]
     assert np.all(np.diff(ts) >= 0)
+
+
+# period split: users a (6 interactions), b (4), c (2), d (1), in time order t = 1..6
+PERIOD_ROWS = [("a", f"a{k}", k) for k in range(1, 7)] + [
+    ("b", "b1", 1), ("b", "b2", 2), ("b", "b5", 5), ("b", "b6", 6),
+    ("c", "c3", 3), ("c", "c5", 5),
+    ("d", "d6", 6),
+]
+
+
+def _periods(ds, cut_time):
+    """Two periods: interactions before ``cut_time``, then the rest."""
+    ts = ds.interactions.timestamp
+    rows = np.arange(len(ts))
+    return [rows[ts < cut_time], rows[ts >= cut_time]]
+
+
+def test_period_split_by_hand(tiny):
+    ds = tiny(PERIOD_ROWS)
+    periods = _periods(ds, 4)  # period 1: a4 a5 a6, b5 b6, c5, d6
+    split = period_split(ds, periods, 1, max_len=3)
+    # a has 3 in the period: test a6, valid a5, train target a4 after context a1..a3 (max_len 3)
+    assert [ids(ds, s) for s in split.train] == [["a1", "a2", "a3", "a4"]]
+    assert split.train_first_target.tolist() == [3]
+    assert split.train_users.tolist() == [0]
+    # b (2 in the period): valid b5, test b6; c and d (1 each): test only
+    assert split.valid.users.tolist() == [0, 1]
+    assert [ids(ds, t) for t in split.valid.targets] == [["a5"], ["b5"]]
+    assert [ids(ds, h) for h in split.valid.histories] == [["a2", "a3", "a4"], ["b1", "b2"]]
+    assert split.test.users.tolist() == [0, 1, 2, 3]
+    assert [ids(ds, t) for t in split.test.targets] == [["a6"], ["b6"], ["c5"], ["d6"]]
+    assert [ids(ds, h) for h in split.test.histories] == [["a3", "a4", "a5"], ["b1", "b2", "b5"], ["c3"], []]
+    assert split.name == "period-1-of-2" and split.n_items == ds.n_items
+
+
+def test_period_split_first_period_and_unbounded_history(tiny):
+    ds = tiny(PERIOD_ROWS)
+    split = period_split(ds, _periods(ds, 4), 0)  # period 0: a1..a3, b1 b2, c3
+    assert [ids(ds, s) for s in split.train] == [["a1"]] and split.train_first_target.tolist() == [0]
+    assert [ids(ds, t) for t in split.valid.targets] == [["a2"], ["b1"]]
+    assert [ids(ds, t) for t in split.test.targets] == [["a3"], ["b2"], ["c3"]]
+    assert [ids(ds, h) for h in split.test.histories] == [["a1", "a2"], ["b1"], []]
+    with pytest.raises(ValueError, match="period 2 does not exist: there are 2 periods"):
+        period_split(ds, _periods(ds, 4), 2)
+
+
+def test_period_split_targets_cover_each_period_once(synth):
+    """Every interaction of a period is exactly one target (train, valid or test)."""
+    periods = period_stream(synth, first_share=0.6, n_periods=3)
+    for t in range(len(periods)):
+        split = period_split(synth, periods, t, max_len=5)
+        n_train = int(sum(len(s) for s in split.train) - split.train_first_target.sum())
+        assert n_train + len(split.valid) + len(split.test) == len(periods[t])
+        assert all(len(h) <= 5 for h in split.test.histories)

@@ -5,7 +5,8 @@
 - :func:`chronological_blocks` / :func:`blocks_split`: all interactions in time order cut
   into equal-count blocks; train on the first ``k``, validate on block ``k``, test on ``k+1``.
 - :func:`period_stream`: a first share of the interactions, then equal periods (for
-  streaming / incremental updates).
+  streaming / incremental updates); :func:`period_split`: one period's train / validation /
+  test targets (per user: the period's last interaction is the test target).
 
 Row indices refer to ``ds.interactions``, whose rows are sorted by user then time, so
 sorted row indices are each user's interactions in order.
@@ -25,6 +26,7 @@ __all__ = [
     "block_eval_set",
     "blocks_split",
     "period_stream",
+    "period_split",
     "time_order",
     "user_sequences",
 ]
@@ -86,6 +88,43 @@ def period_stream(ds: Dataset, first_share: float = 0.6, n_periods: int = 4) -> 
     order = time_order(ds)
     cut = int(round(first_share * len(order)))
     return [order[:cut], *np.array_split(order[cut:], n_periods)]
+
+
+def period_split(ds: Dataset, periods: list[np.ndarray], t: int, max_len: int | None = None) -> SplitData:
+    """Period ``t`` of ``periods`` (:func:`period_stream`): per user with interactions in it,
+    the last is the test target, the one before it the validation target (users with 2 or
+    more), earlier ones are training targets (users with 3 or more). A history is the
+    user's last ``max_len`` interactions before its target, earlier periods included.
+    Training row ``r`` (user ``train_users[r]``) is the last ``max_len`` interactions before
+    the user's first training target (context only, ``train_first_target[r]`` of them), then
+    the training targets."""
+    if not 0 <= t < len(periods):
+        raise ValueError(f"period {t} does not exist: there are {len(periods)} periods (0..{len(periods) - 1})")
+    inter = ds.interactions
+    offsets = inter.user_offsets()
+    rows = np.sort(np.asarray(periods[t], dtype=np.int64))
+    users = np.unique(inter.user[rows])
+    first, end = _by_user(inter.user[rows], users)  # a user's period rows are contiguous rows
+    count = end - first
+
+    def before(target: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start row of the last ``max_len`` interactions before each ``target`` row."""
+        return _truncate(offsets[owners], target, max_len), target
+
+    def examples(back: int) -> EvalSet:
+        keep = count >= back
+        target = rows[end[keep] - back]
+        return EvalSet(users[keep], ragged_slices(inter.item, *before(target, users[keep])), _singletons(inter.item[target]))
+
+    trained = count >= 3
+    train_users = users[trained]
+    start_row = rows[first[trained]]
+    context_start, _ = before(start_row, train_users)
+    train = ragged_slices(inter.item, context_start, rows[end[trained] - 2])
+    return SplitData(
+        train, examples(2), examples(1), ds.n_items, name=f"period-{t}-of-{len(periods)}",
+        train_users=train_users, train_first_target=start_row - context_start,
+    )
 
 
 def _by_user(users: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
