@@ -11,7 +11,12 @@ What is here is what a plugin needs to build on GRID's RQ-VAE (sidkit-letter doe
   :data:`KMEANS_INIT_STEPS`;
 - tokenizer pieces: :func:`run_seed` (a tokenizer's seed plus the run's), :func:`nearest`
   (chunked nearest-code search), :func:`kmeans_plus_plus`, :func:`minibatch_kmeans` and
-  :func:`deduplicate` (``dedup`` applied to raw codes).
+  :func:`deduplicate` (``dedup`` applied to raw codes);
+- what a generator needs to be ranked by the ``beam`` decoder (torch, imported on first
+  access; sidkit-intrr uses them): :class:`SIDVocab` (the token layout ``beam`` reads a
+  generator's ``vocab`` as), :class:`PrefixIndex` (the valid SID prefixes of a SID table),
+  :func:`beam_search` (one batched constrained or free search over an encoded state) and
+  :data:`MAX_BEAMS`.
 
 Generic helpers live in the core instead: padded histories are
 :meth:`sidkit.types.Ragged.to_padded` and :func:`sidkit.data.trim_left_padding`, config
@@ -38,6 +43,10 @@ _LAZY = {
     "kmeans_plus_plus": "tokenizers.common",
     "deduplicate": "tokenizers.common",
     "minibatch_kmeans": "tokenizers.kmeans",
+    "SIDVocab": "generators.sequences",
+    "PrefixIndex": "decoding.prefix_index",
+    "beam_search": "decoding.beam",
+    "MAX_BEAMS": "decoding.beam",
 }
 
 __all__ = ["HFTextConfig", "RQVAEConfig", "OPTIMIZERS", *_LAZY]
@@ -56,6 +65,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from .decoding.beam import MAX_BEAMS, beam_search  # noqa: F401
+    from .decoding.prefix_index import PrefixIndex  # noqa: F401
+    from .generators.sequences import SIDVocab  # noqa: F401
     from .tokenizers.common import deduplicate, kmeans_plus_plus, nearest, run_seed  # noqa: F401
     from .tokenizers.kmeans import minibatch_kmeans  # noqa: F401
     from .tokenizers.rqvae import KMEANS_INIT_STEPS, RQVAETokenizer  # noqa: F401
