@@ -1,8 +1,9 @@
 """Run ``fit`` on the tiny task in its own process (plain or under torchrun).
 
 argv[1]: JSON with workdir, out (prefix of the output files), n, epochs, batch_size,
-checkpoint_every, dropout, optional precision (default fp32) and kill_at (print READY and
-hang at that loss call).
+checkpoint_every, dropout, optional precision (default fp32), groups (``OptimConfig.groups``
+as ``{prefix: {"lr": ..., "weight_decay": ...}}``) and kill_at (print READY and hang at that
+loss call).
 Writes ``<out>-rank<r>.safetensors`` (final parameters) and ``<out>-rank<r>.json``.
 """
 
@@ -12,7 +13,7 @@ import time
 
 import torch
 from safetensors.torch import save_file
-from sidkit.training import OptimConfig, TrainConfig, cleanup, fit
+from sidkit.training import OptimConfig, ParamGroupConfig, TrainConfig, cleanup, fit
 from sidkit.training.distributed import dist_info
 from sidkit_training_task import accuracy_on, batch_maker, loss_fn, make_data, make_model
 
@@ -35,7 +36,7 @@ def counting_loss(model, batch):
 cfg = TrainConfig(
     epochs=args["epochs"],
     batch_size=args["batch_size"],
-    optim=OptimConfig(lr=0.05),
+    optim=OptimConfig(lr=0.05, groups={k: ParamGroupConfig(**v) for k, v in args.get("groups", {}).items()}),
     checkpoint_every_steps=args["checkpoint_every"],
     early_stopping_patience=100,
     precision=args.get("precision", "fp32"),

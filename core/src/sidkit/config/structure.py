@@ -168,8 +168,11 @@ def _issues(exc: BaseException, path: str, cls: Any, raw: Any, ftype: Any = None
         with_notes, without = exc.group_exceptions()
         for sub, note in with_notes:
             idx = note.index
-            item_t = (get_args(ftype) or (None,))[0]
-            out.extend(_issues(sub, f"{path}[{idx}]", _attrs_class_of(item_t), _lookup(raw, idx), item_t))
+            args = get_args(ftype) or (None,)
+            mapping = get_origin(ftype) in (dict, Mapping)
+            item_t = args[-1] if mapping else args[0]  # a mapping's notes name keys: check its values
+            where = f"{path}[{idx!r}]" if isinstance(idx, str) else f"{path}[{idx}]"
+            out.extend(_issues(sub, where, _attrs_class_of(item_t), _lookup(raw, idx), item_t))
         for sub in without:
             out.extend(_issues(sub, path, None, raw, ftype))
     elif isinstance(exc, ForbiddenExtraKeysError):

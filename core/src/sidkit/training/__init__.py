@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .config import OptimConfig, SchedulerConfig, TrainConfig
+from .config import OptimConfig, ParamGroupConfig, SchedulerConfig, TrainConfig
 
 _LAZY = {
     "fit": "loop",
@@ -24,6 +24,7 @@ _LAZY = {
     "resolve_device": "device",
     "DeviceUnavailableError": "device",
     "build_optimizer": "optim",
+    "param_groups": "optim",
     "build_scheduler": "optim",
     "lr_factor": "optim",
     "Checkpoint": "checkpoint",
@@ -47,6 +48,7 @@ _LAZY = {
 
 __all__ = [
     "OptimConfig",
+    "ParamGroupConfig",
     "SchedulerConfig",
     "TrainConfig",
     "fit",
@@ -60,6 +62,7 @@ __all__ = [
     "resolve_device",
     "DeviceUnavailableError",
     "build_optimizer",
+    "param_groups",
     "build_scheduler",
     "lr_factor",
     "Checkpoint",
@@ -110,6 +113,6 @@ if TYPE_CHECKING:
     from .distributed import DistInfo, barrier, cleanup, dist_info, init_distributed, is_main_process
     from .loop import FitResult, NonFiniteLossError, config_fingerprint, fit, steps_per_epoch
     from .monitor import Monitor
-    from .optim import build_optimizer, build_scheduler, lr_factor
+    from .optim import build_optimizer, build_scheduler, lr_factor, param_groups
     from .seed import derive_seed, make_generator, seed_everything
     from .throughput import Throughput

@@ -12,7 +12,15 @@ import attrs
 
 from ..config.validators import in_range, one_of
 
-__all__ = ["OptimConfig", "SchedulerConfig", "TrainConfig", "OPTIMIZERS", "SCHEDULERS", "PRECISIONS"]
+__all__ = [
+    "ParamGroupConfig",
+    "OptimConfig",
+    "SchedulerConfig",
+    "TrainConfig",
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "PRECISIONS",
+]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULERS = ("constant", "linear", "cosine")
@@ -25,14 +33,38 @@ def _betas(_inst: Any, attribute: attrs.Attribute, value: tuple[float, ...]) -> 
 
 
 @attrs.frozen(kw_only=True)
+class ParamGroupConfig:
+    """Settings of one parameter group (``OptimConfig.groups``); an unset value is the
+    optimizer's own (``lr``, ``weight_decay``)."""
+
+    lr: float | None = attrs.field(default=None, validator=in_range(0.0, lo_open=True))
+    weight_decay: float | None = attrs.field(default=None, validator=in_range(0.0))
+
+
+def _group_prefixes(_inst: Any, attribute: attrs.Attribute, value: dict[str, ParamGroupConfig]) -> None:
+    for prefix, group in value.items():
+        if not prefix:
+            raise ValueError(f"{attribute.name} keys must be non-empty parameter-name prefixes, got {prefix!r}")
+        if not isinstance(group, ParamGroupConfig):
+            raise ValueError(f"{attribute.name}[{prefix!r}] must be a table with lr and/or weight_decay, got {group!r}")
+
+
+@attrs.frozen(kw_only=True)
 class OptimConfig:
-    """Optimizer: ``adamw`` / ``adam`` (use ``betas``) or ``sgd`` (uses ``momentum``)."""
+    """Optimizer: ``adamw`` / ``adam`` (use ``betas``) or ``sgd`` (uses ``momentum``).
+
+    ``groups`` maps a parameter-name prefix (as in ``model.named_parameters()``, e.g.
+    ``"tokenizer."``) to its own ``lr`` and/or ``weight_decay``; a parameter joins the group
+    of the longest prefix it starts with, the others keep ``lr`` and ``weight_decay``. The
+    schedule scales every group's rate by the same factor.
+    """
 
     name: str = attrs.field(default="adamw", validator=one_of(OPTIMIZERS))
     lr: float = attrs.field(default=1e-3, validator=in_range(0.0, lo_open=True))
     weight_decay: float = attrs.field(default=0.0, validator=in_range(0.0))
     betas: tuple[float, float] = attrs.field(default=(0.9, 0.999), converter=tuple, validator=_betas)
     momentum: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0, hi_open=True))
+    groups: dict[str, ParamGroupConfig] = attrs.field(factory=dict, hash=False, validator=_group_prefixes)
 
 
 @attrs.frozen(kw_only=True)

@@ -38,7 +38,7 @@ from .checkpoint import capture_rng, load_checkpoint, load_weights, read_checkpo
 from .config import TrainConfig
 from .device import DeviceUnavailableError, resolve_device
 from .distributed import DistInfo, all_gather_bytes, all_reduce_sum, barrier, broadcast_float, init_distributed
-from .optim import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler, param_groups
 from .seed import derive_seed, make_generator, seed_everything
 from .throughput import Throughput
 
@@ -99,6 +99,8 @@ def steps_per_epoch(n_examples: int, batch_size: int, world_size: int = 1) -> in
 def config_fingerprint(cfg: TrainConfig, *, seed: int, n_examples: int, world_size: int, extra: Any = None) -> str:
     """Hash of everything that changes a run's numbers; a checkpoint resumes only when it matches."""
     settings = {k: v for k, v in attrs.asdict(cfg).items() if k not in _COSMETIC}
+    if not settings["optim"].get("groups"):  # absent before groups existed: old checkpoints still resume
+        settings["optim"].pop("groups", None)
     blob = json.dumps([settings, seed, n_examples, world_size, extra], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
@@ -173,7 +175,7 @@ class _Trainer:
         self.autocast = _autocast_factory(cfg.precision, self.device)
         self.model = model.to(self.device)
         seed_everything(derive_seed(seed, _TRAIN_RNG_STREAM, self.info.rank))
-        self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
+        self.optimizer = build_optimizer(param_groups(self.model, cfg.optim), cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.scheduler, self.total_steps)
         self.state = _State()
         self._window_loss = torch.zeros((), device=self.device)  # summed on device: no sync per step
@@ -300,6 +302,7 @@ class _Trainer:
             "global_step": s.global_step,
             "train_loss": train_loss,
             "lr": self.optimizer.param_groups[0]["lr"],
+            **self._group_lrs(),
             "seconds": round(seconds, 3),
             "samples_per_s": round(samples / seconds, 1) if seconds > 0 else 0.0,
         }
@@ -318,6 +321,12 @@ class _Trainer:
         if self.on_epoch_end is not None:
             self.on_epoch_end(epoch + 1, record)
         self._checkpoint()
+
+    def _group_lrs(self) -> dict[str, Any]:
+        """``{"lr_groups": {prefix: lr}}`` when ``optim.groups`` split the parameters."""
+        if not self.cfg.optim.groups:
+            return {}
+        return {"lr_groups": {g["name"]: g["lr"] for g in self.optimizer.param_groups}}
 
     def _out_of_steps(self) -> bool:
         return self.cfg.max_steps is not None and self.state.global_step >= self.cfg.max_steps

@@ -11,7 +11,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from .config import OptimConfig, SchedulerConfig
 
-__all__ = ["build_optimizer", "build_scheduler", "lr_factor"]
+__all__ = ["build_optimizer", "build_scheduler", "lr_factor", "param_groups"]
 
 
 def build_optimizer(params: Iterable[Any], cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -22,6 +22,41 @@ def build_optimizer(params: Iterable[Any], cfg: OptimConfig) -> torch.optim.Opti
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
     return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+
+
+def param_groups(model: torch.nn.Module, cfg: OptimConfig) -> list[dict[str, Any]]:
+    """``model``'s parameters as optimizer param groups following ``cfg.groups``.
+
+    A parameter belongs to the group of the longest prefix of its name in ``cfg.groups``;
+    the rest form the first group, with the optimizer's own settings. The configured groups
+    follow in sorted prefix order, so a checkpoint's groups line up whatever order the
+    config lists them in. Every group carries its ``"name"`` (``""`` for the rest); empty
+    groups are left out. A prefix that matches no parameter is an error (a typo would
+    otherwise silently train at the base rate).
+    """
+    if not cfg.groups:
+        return [{"params": list(model.parameters()), "name": ""}]
+    prefixes = sorted(cfg.groups)
+    members: dict[str, list[torch.nn.Parameter]] = {p: [] for p in ["", *prefixes]}
+    for name, param in model.named_parameters():
+        matching = [p for p in prefixes if name.startswith(p)]
+        members[max(matching, key=len) if matching else ""].append(param)
+    unused = [p for p in prefixes if not members[p]]
+    if unused:
+        names = sorted({n.split(".")[0] + "." for n, _ in model.named_parameters()})
+        raise ValueError(
+            f"optim.groups: {', '.join(repr(p) for p in unused)} matches no parameter of the model "
+            f"(parameter names start with {', '.join(repr(n) for n in names)})"
+        )
+    groups = [{"params": members[""], "name": ""}] if members[""] else []
+    for prefix in prefixes:
+        group, own = {"params": members[prefix], "name": prefix}, cfg.groups[prefix]
+        if own.lr is not None:
+            group["lr"] = own.lr
+        if own.weight_decay is not None:
+            group["weight_decay"] = own.weight_decay
+        groups.append(group)
+    return groups
 
 
 def lr_factor(name: str, step: int, warmup_steps: int, total_steps: int) -> float:
