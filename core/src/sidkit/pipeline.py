@@ -28,7 +28,7 @@ from .registry import Registry, get_registry
 from .stages import RunDirectory, Stage, encoder_stage, generator_stage, tokenizer_stage
 from .types import Rankings, SIDTable, SplitData
 
-__all__ = ["Pipeline", "RunResult", "run_pipeline", "build_split", "data_fingerprint", "sids_digest"]
+__all__ = ["Pipeline", "RunResult", "run_pipeline", "build_split", "data_fingerprint", "sids_digest", "changed_share"]
 
 log = logging.getLogger("sidkit")
 
@@ -52,6 +52,14 @@ def sids_digest(sids: SIDTable) -> str:
     import numpy as np
 
     return fingerprint("sids", list(sids.codebook_sizes), hashlib.sha256(np.ascontiguousarray(sids.codes).tobytes()).hexdigest())
+
+
+def changed_share(before: SIDTable, after: SIDTable) -> float:
+    """Share of items whose SID differs between two tables of the same items (every item
+    when the SID lengths differ)."""
+    if before.codes.shape != after.codes.shape:
+        return 1.0 if len(after.codes) else 0.0
+    return float((before.codes != after.codes).any(axis=1).mean()) if len(after.codes) else 0.0
 
 
 def data_fingerprint(table: Mapping[str, Any], ident: Mapping[str, Any] | None = None) -> str:
@@ -236,6 +244,9 @@ class Pipeline:
         for name, examples in (("valid", split.valid), ("test", split.test)):
             metrics[name] = {**evaluator.evaluate(rankings[name], examples, ctx), **baselines[name]}
         stats = sid_statistics(sids)
+        if sids is not tokenizer_sids:  # the generator returned its own table (joint training)
+            stats["tokenizer_stage"] = sid_statistics(tokenizer_sids)
+            stats["changed_share"] = changed_share(tokenizer_sids, sids)
         self._write_json(self.out / "metrics.json", metrics)
         self._write_json(self.out / "sid_stats.json", stats)
         self.reused = dict(rd.reused)

@@ -43,6 +43,7 @@ class Inner:
 class GenConfig:
     fail: bool = False
     width: int = 1
+    moved: int = 0  # fit returns the SIDs with the first `moved` items' last code changed
     train: Inner = attrs.field(factory=Inner)
 
 
@@ -94,6 +95,10 @@ class Generator:
         self.fitting = False
         if self.config.fail:
             raise RuntimeError("out of patience")
+        if self.config.moved:
+            codes = sids.codes.copy()
+            codes[: self.config.moved, -1] = (codes[: self.config.moved, -1] + 1) % sids.codebook_sizes[-1]
+            return SIDTable(codes, sids.codebook_sizes)
         return None
 
     def save(self, path):
@@ -218,6 +223,22 @@ def test_a_generator_from_another_run_is_refused(registry, tmp_path):
     shutil.copytree(b / "generator", a / "generator")
     with pytest.raises(ArtifactError, match="trained on other SIDs than this run's tokenizer assigned"):
         load_run(a, registry=registry)
+
+
+def test_sid_stats_of_a_generator_that_returns_sids_compare_them_with_the_tokenizer_stage(registry, tmp_path):
+    from sidkit.metrics import sid_statistics
+
+    out = tmp_path / "run"
+    plain = run_pipeline(config(), out, registry=registry)
+    assert "changed_share" not in plain.sid_stats and "tokenizer_stage" not in read(out / "sid_stats.json")
+    for _ in range(2):  # computed, then reused (the table is read back from the generator stage)
+        result = run_pipeline(config(generator={"moved": 10}), out, registry=registry)
+        stats = read(out / "sid_stats.json")
+        tokenizer_sids = Tokenizer(TokConfig()).assign(ItemEmbeddings(np.zeros((40, 4))))
+        assert stats["changed_share"] == 10 / 40
+        assert stats["tokenizer_stage"] == json.loads(json.dumps(sid_statistics(tokenizer_sids)))
+        assert stats["levels"] == json.loads(json.dumps(sid_statistics(result.sids)))["levels"]
+    assert result.reused["generator"]
 
 
 def test_one_process_at_a_time(registry, tmp_path):
