@@ -118,6 +118,49 @@ def test_digit_level_present_without_collisions():
     assert sids.codebook_sizes == (2, 2, 1) and sids.codes[:, 2].tolist() == [0, 0]
 
 
+def test_dedup_size_fixes_the_digit_vocabulary_and_names_a_larger_group():
+    codes = np.array([[1, 2, 3], [0, 0, 0], [1, 2, 3], [4, 5, 6], [1, 2, 3]])
+    sids = deduplicate(codes, 8, "digit", dedup_size=4)
+    assert sids.codebook_sizes == (8, 8, 8, 4)
+    assert np.array_equal(sids.codes, deduplicate(codes, 8, "digit").codes)  # same digits, fixed vocabulary
+    with pytest.raises(SidkitError, match=r"dedup_size = 2, but 3 items share the codes \(1, 2, 3\): raise dedup_size to at least 3"):
+        deduplicate(codes, 8, "digit", dedup_size=2)
+    wrapped = deduplicate(codes, 8, "digit", dedup_size=2, wrap=True)
+    assert wrapped.codebook_sizes == (8, 8, 8, 2) and wrapped.codes[:, 3].tolist() == [0, 0, 1, 0, 0]
+    assert deduplicate(np.zeros((0, 2), dtype=np.int64), 8, "digit", dedup_size=5).codebook_sizes == (8, 8, 5)
+
+
+def test_tokenizer_dedup_size_and_its_validation(ctx):
+    emb, _ = blobs(n_centres=8, per=20)
+    tok = SMALL["rkmeans"](levels=2, codebook_size=8, dedup_size=64)
+    tok.fit(emb, ctx)
+    sids, plain = tok.assign(emb), deduplicate(tok.codes(emb), 8, "digit")
+    assert sids.codebook_sizes == (8, 8, 64) and np.array_equal(sids.codes, plain.codes)
+    tok = SMALL["rkmeans"](levels=1, codebook_size=2, dedup_size=3)  # 160 items on 2 codes
+    tok.fit(emb, ctx)
+    with pytest.raises(SidkitError, match="dedup_size = 3, but .* items share the codes"):
+        tok.assign(emb)
+    with pytest.raises(ValueError, match="dedup_size needs dedup = 'digit'"):
+        RKMeansConfig(dedup="random", dedup_size=8)
+    with pytest.raises(ValueError, match="dedup_size must be between 0 and 65536"):
+        RQVAEConfig(dedup_size=-1)
+
+
+def test_input_matrix_is_what_the_rqvae_network_reads_after_transform(ctx):
+    emb, _ = blobs(n_centres=4, per=10)
+    tok = SMALL["rqvae"](levels=2, codebook_size=4, steps=20, whiten=True)
+    with pytest.raises(SidkitError, match="fit"):
+        tok.input_matrix(emb)
+    tok.fit(emb, ctx)
+    x = tok.input_matrix(emb)
+    assert x is emb.values
+    with torch.no_grad():
+        codes = tok.model.codes(tok.transform(torch.from_numpy(x)))
+    assert np.array_equal(codes.numpy(), tok.codes(emb))
+    with pytest.raises(SidkitError, match="32-d embeddings, got 5-d"):
+        tok.input_matrix(ItemEmbeddings(np.zeros((3, 5), dtype=np.float32)))
+
+
 @pytest.mark.parametrize("mode, order", [("digit", "index"), ("random", "random"), ("none", "index")])
 def test_tokenizer_dedup_modes(mode, order, ctx):
     emb, _ = blobs(n_centres=8, per=20)

@@ -15,6 +15,11 @@ def _tuple_of_ints(value):
     return tuple(int(v) for v in value)
 
 
+def _digit_only(inst, attribute, value) -> None:
+    if value and inst.dedup != "digit":
+        raise ValueError(f"{attribute.name} needs dedup = 'digit' (the level it sizes), got dedup = {inst.dedup!r}")
+
+
 @attrs.frozen(kw_only=True)
 class TokenizerConfig:
     """Options every GRID tokenizer shares.
@@ -23,12 +28,17 @@ class TokenizerConfig:
     level W (2..65536). ``dedup``: what to do with items sharing all L codes — ``"digit"``
     appends TIGER's extra level numbering them 0, 1, 2 ...; ``"random"`` and ``"none"``
     keep the collisions (the decoder breaks ties among a SID's items randomly, resp. by
-    item index). ``seed``: added to the run's seed.
+    item index). ``dedup_size`` (``"digit"`` only): the extra level's vocabulary; 0 = the
+    largest group of colliding items (TIGER), n > 0 = always n codes (assignment fails,
+    naming the group's size, when more than n items share their L codes), so SIDs
+    re-assigned later keep the vocabulary a model was built for (DIGER: 256).
+    ``seed``: added to the run's seed.
     """
 
     levels: int = attrs.field(default=3, validator=between(1, 16))
     codebook_size: int = attrs.field(default=256, validator=between(2, 65536))
     dedup: str = attrs.field(default="digit", validator=one_of(DEDUP_MODES))
+    dedup_size: int = attrs.field(default=0, validator=[between(0, 65536), _digit_only])
     seed: int = 0
 
 

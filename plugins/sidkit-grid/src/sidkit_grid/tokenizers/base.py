@@ -59,6 +59,12 @@ class GridTokenizer:
         with ``dedup="random"``, else ``"index"``. Decoders read it from ``ctx.tokenizer``."""
         return collision_order(self.config.dedup)
 
+    def input_matrix(self, embeddings: ItemEmbeddings) -> np.ndarray:
+        """The ``[n_items, dim]`` matrix :meth:`assign` quantises (the embeddings' ``values``,
+        or the view a subclass selects), checked against the fitted width. An RQ-VAE
+        tokenizer's network reads it after its ``transform``."""
+        return self._check_input(embeddings)
+
     def _check_input(self, embeddings: ItemEmbeddings) -> np.ndarray:
         if not self.fitted:
             raise SidkitError(f"tokenizer {self.name}: call fit() or load() before assign()")
@@ -69,7 +75,7 @@ class GridTokenizer:
     @torch.no_grad()
     def codes(self, embeddings: ItemEmbeddings) -> np.ndarray:
         """``[n_items, L]`` codes before de-duplication, computed ``assign_rows`` items at a time."""
-        values = self._check_input(embeddings)
+        values = self.input_matrix(embeddings)
         out = np.empty((len(values), self.config.levels), dtype=np.int64)
         for s in range(0, len(values), self.assign_rows):
             chunk = torch.from_numpy(values[s : s + self.assign_rows]).to(self.device)
@@ -77,7 +83,8 @@ class GridTokenizer:
         return out
 
     def assign(self, embeddings: ItemEmbeddings) -> SIDTable:
-        return deduplicate(self.codes(embeddings), self.config.codebook_size, self.config.dedup)
+        cfg = self.config
+        return deduplicate(self.codes(embeddings), cfg.codebook_size, cfg.dedup, cfg.dedup_size)
 
     def _structure(self) -> dict[str, Any]:
         return {"levels": self.config.levels, "codebook_size": self.config.codebook_size}

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 from sidkit.artifacts import load_arrays, read_json, save_arrays, write_json
-from sidkit.errors import ArtifactError
+from sidkit.errors import ArtifactError, SidkitError
 from sidkit.types import SIDTable
 from tqdm.auto import tqdm
 
@@ -150,13 +150,19 @@ def reseed_codes(
 
 
 # -- collisions ----------------------------------------------------------------------------------
-def deduplicate(codes: np.ndarray, codebook_size: int, mode: str) -> SIDTable:
+def deduplicate(
+    codes: np.ndarray, codebook_size: int, mode: str, dedup_size: int = 0, *, wrap: bool = False
+) -> SIDTable:
     """The SID table of raw ``[n, L]`` codes under the de-duplication ``mode``.
 
     ``"digit"`` (TIGER): append a level numbering the items that share all ``L`` codes
     0, 1, 2 ... in item-index order; that level's codebook size is the largest group (1
-    when there is no collision: the level is always present so the SID length is fixed).
-    ``"random"``/``"none"``: the codes as they are; items may share a SID.
+    when there is no collision: the level is always present so the SID length is fixed),
+    or ``dedup_size`` when it is > 0: then a larger group is a :class:`SidkitError` naming
+    its size and codes, unless ``wrap``, which numbers modulo ``dedup_size`` (items past
+    the ``dedup_size``-th of a group share a SID with an earlier one; for callers that
+    re-assign SIDs mid-training and must not stop). ``"random"``/``"none"``: the codes as
+    they are; items may share a SID.
     """
     codes = np.asarray(codes, dtype=np.int64)
     n, levels = codes.shape
@@ -164,7 +170,7 @@ def deduplicate(codes: np.ndarray, codebook_size: int, mode: str) -> SIDTable:
     if mode != "digit":
         return SIDTable(codes, sizes)
     if n == 0:
-        return SIDTable(np.zeros((0, levels + 1), dtype=np.int64), sizes + (1,))
+        return SIDTable(np.zeros((0, levels + 1), dtype=np.int64), sizes + (dedup_size or 1,))
     _, group = np.unique(codes, axis=0, return_inverse=True)
     group = group.reshape(-1)
     order = np.argsort(group, kind="stable")  # item-index order inside each group
@@ -173,7 +179,16 @@ def deduplicate(codes: np.ndarray, codebook_size: int, mode: str) -> SIDTable:
     lengths = np.diff(np.r_[starts, n])
     digit = np.empty(n, dtype=np.int64)
     digit[order] = np.arange(n) - np.repeat(starts, lengths)
-    return SIDTable(np.column_stack([codes, digit]), sizes + (int(lengths.max()),))
+    largest = int(lengths.max())
+    if not dedup_size:
+        return SIDTable(np.column_stack([codes, digit]), sizes + (largest,))
+    if largest > dedup_size and not wrap:
+        first = order[starts[int(lengths.argmax())]]
+        raise SidkitError(
+            f"dedup_size = {dedup_size}, but {largest} items share the codes {tuple(codes[first].tolist())}: "
+            f"raise dedup_size to at least {largest} (or use dedup = 'random')"
+        )
+    return SIDTable(np.column_stack([codes, digit % dedup_size]), sizes + (dedup_size,))
 
 
 def collision_order(mode: str) -> str:
