@@ -16,7 +16,11 @@ What is here is what a plugin needs to build on GRID's RQ-VAE (sidkit-letter doe
   access; sidkit-intrr uses them): :class:`SIDVocab` (the token layout ``beam`` reads a
   generator's ``vocab`` as), :class:`PrefixIndex` (the valid SID prefixes of a SID table),
   :func:`beam_search` (one batched constrained or free search over an encoded state) and
-  :data:`MAX_BEAMS`.
+  :data:`MAX_BEAMS`;
+- the ``tiger`` generator, to subclass (sidkit-diger does): :class:`TigerConfig`,
+  :class:`GridTrainConfig`, :class:`GridOptimConfig` (attrs, eager) and
+  :class:`TigerGenerator` with the special token ids :data:`PAD`, :data:`EOS`, :data:`BOS`
+  (torch, on first access).
 
 Generic helpers live in the core instead: padded histories are
 :meth:`sidkit.types.Ragged.to_padded` and :func:`sidkit.data.trim_left_padding`, config
@@ -30,6 +34,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .configs.encoders import HFTextConfig
+from .configs.generators import GridOptimConfig, GridTrainConfig, TigerConfig
 from .configs.tokenizers import OPTIMIZERS, RQVAEConfig
 
 _LAZY = {
@@ -47,9 +52,13 @@ _LAZY = {
     "PrefixIndex": "decoding.prefix_index",
     "beam_search": "decoding.beam",
     "MAX_BEAMS": "decoding.beam",
+    "TigerGenerator": "generators.tiger",
+    "PAD": "generators.sequences",
+    "EOS": "generators.sequences",
+    "BOS": "generators.sequences",
 }
 
-__all__ = ["HFTextConfig", "RQVAEConfig", "OPTIMIZERS", *_LAZY]
+__all__ = ["HFTextConfig", "RQVAEConfig", "OPTIMIZERS", "TigerConfig", "GridTrainConfig", "GridOptimConfig", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
@@ -67,7 +76,8 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .decoding.beam import MAX_BEAMS, beam_search  # noqa: F401
     from .decoding.prefix_index import PrefixIndex  # noqa: F401
-    from .generators.sequences import SIDVocab  # noqa: F401
+    from .generators.sequences import BOS, EOS, PAD, SIDVocab  # noqa: F401
+    from .generators.tiger import TigerGenerator  # noqa: F401
     from .tokenizers.common import deduplicate, kmeans_plus_plus, nearest, run_seed  # noqa: F401
     from .tokenizers.kmeans import minibatch_kmeans  # noqa: F401
     from .tokenizers.rqvae import KMEANS_INIT_STEPS, RQVAETokenizer  # noqa: F401
