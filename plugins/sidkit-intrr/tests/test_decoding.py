@@ -128,3 +128,18 @@ def test_history_items_outside_the_sid_table_are_refused(tiny, make_sids):
     gen = tiny(sids)
     with pytest.raises(SidkitError, match="item 25, but the SID table has 20 items"):
         gen.encode(Ragged.from_lists([[3, 25]]), sids)
+
+
+def test_item_table_built_under_bf16_autocast_is_float32(tiny, make_sids, make_histories, beam):
+    """Validation runs under bf16 autocast; the cached table must not carry bf16 into a
+    later float32 ranking."""
+    sids = make_sids(40)
+    gen = tiny(sids, redistribution="soft")  # the mixture would be bf16 under autocast
+    histories = make_histories(6, 40)
+    decoder = beam(beam_width=5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        decoder.rank(gen, sids, histories, 5, None)
+    assert gen.item_table(sids).dtype == torch.float32
+    after = decoder.rank(gen, sids, histories, 5, None)
+    fresh = decoder.rank(gen, SIDTable(sids.codes, sids.codebook_sizes), histories, 5, None)
+    np.testing.assert_array_equal(after.scores, fresh.scores)

@@ -136,12 +136,15 @@ class IntRRNet(nn.Module):
 
     @torch.no_grad()
     def item_table(self, codes: torch.Tensor) -> torch.Tensor:
-        """``[n_items, d]`` item vectors of the whole catalog (``codes``: its ``[n_items, L]`` SIDs)."""
+        """``[n_items, d]`` float32 item vectors of the whole catalog (``codes``: its
+        ``[n_items, L]`` SIDs), computed outside any autocast: the table is cached, and a
+        cached bf16 table would leak into a later float32 ranking."""
         items = torch.arange(codes.shape[0], device=codes.device)
-        parts = [
-            self.item_vectors(items[i : i + ITEM_CHUNK], codes[i : i + ITEM_CHUNK], with_aln=False)[0]
-            for i in range(0, codes.shape[0], ITEM_CHUNK)
-        ]
+        with torch.autocast(device_type=codes.device.type, enabled=False):
+            parts = [
+                self.item_vectors(items[i : i + ITEM_CHUNK], codes[i : i + ITEM_CHUNK], with_aln=False)[0]
+                for i in range(0, codes.shape[0], ITEM_CHUNK)
+            ]
         return torch.cat(parts) if parts else torch.zeros((0, self.spec.d_model), device=codes.device)
 
     # -- backbone ------------------------------------------------------------------------------
