@@ -14,7 +14,7 @@ vector), ``decoder-only`` 1 + N · L tokens.
   on the same batches; samples/s = batch / median step time.
 - **Peak memory**: on CUDA ``torch.cuda.max_memory_allocated`` over one model's training
   steps; on CPU the peak RSS of a fresh process per model that builds it and runs the
-  steps (``ru_maxrss``; also printed: the peak minus the RSS before the first step).
+  steps (``VmHWM``; also printed: the peak minus the RSS before the first step).
 - **Decoding**: grid's ``beam`` decoder (constrained) ranking 256 histories of N items at
   every ``--widths`` W (top ``min(W, 10)``), median of ``--reps`` runs after a warm-up (the
   warm-up also builds the prefix index and intrr's item table, which are cached).
@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -177,13 +175,17 @@ def sync(torch, device: str) -> None:
         torch.cuda.synchronize()
 
 
-def rss_mb() -> float:
-    """Current resident set size (MiB) from /proc, 0 where unavailable."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """``VmRSS`` (current) or ``VmHWM`` (peak) of this process from /proc, in MiB; 0 where
+    unavailable. Not ``ru_maxrss``: Linux keeps that across exec, so a child started by a
+    large parent reports the parent's peak."""
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 # -- measurements ----------------------------------------------------------------------------
@@ -225,7 +227,7 @@ def memory_child(args: argparse.Namespace) -> None:
     before = rss_mb()
     trainer.step()
     trainer.step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = rss_mb("VmHWM")
     print(json.dumps({"peak_rss_mb": peak, "peak_over_start_mb": peak - before}))
 
 
