@@ -18,6 +18,7 @@ __all__ = [
     "Encoder",
     "Tokenizer",
     "SIDUpdater",
+    "TokenizerAdapter",
     "Generator",
     "Decoder",
     "Evaluator",
@@ -74,6 +75,24 @@ class SIDUpdater(Protocol):
     def update(
         self, previous: SIDTable, refreshed: SIDTable, ctx: Context
     ) -> tuple[SIDTable, dict[str, Any]]: ...
+
+
+@runtime_checkable
+class TokenizerAdapter(Protocol):
+    """An optional capability of a ``sid-updater``: adapt the previous tokenizer itself to
+    refreshed embeddings (DACT, fine-tuning baselines) instead of reconciling two tables.
+
+    ``previous_tokenizer`` is the runner's copy to adapt (it may be changed in place or
+    replaced), ``previous_sids`` the table it assigned, ``embeddings`` the refreshed
+    embeddings of every item now covered (``ctx.extras["items"]``: their item indices;
+    ``ctx.extras["previous_items"]``: the previous table's), ``ctx.split`` the step's data.
+    Returns the tokenizer to carry forward, the table to continue with (one row per
+    embedding row) and a small JSON-able report.
+    """
+
+    def adapt(
+        self, previous_tokenizer: Any, previous_sids: SIDTable, embeddings: ItemEmbeddings, ctx: Context
+    ) -> tuple[Any, SIDTable, dict[str, Any]]: ...
 
 
 @runtime_checkable

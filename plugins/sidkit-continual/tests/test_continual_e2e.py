@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -272,3 +273,130 @@ def test_an_interrupted_seed_resumes_at_its_stage(tmp_path, monkeypatch):
     assert resumed["policies"] == unbroken["policies"]
     seeds = [json.loads((tmp_path / d / "seeds" / "seed-0.json").read_text())["result"] for d in ("resumed", "unbroken")]
     assert seeds[0]["flops"] == seeds[1]["flops"] and seeds[0]["flops"]["base/generator"] > 0
+
+
+def _registry_with_adapter():
+    from continual_test_components import AdapterPlugin
+    from sidkit.registry import Registry
+
+    registry = Registry()
+    registry.load_entry_points()
+    registry.add_plugin(AdapterPlugin(), "continual-tests")
+    return registry
+
+
+PERIODS = """
+protocol = "periods"
+first_share = 0.6
+n_periods = 2
+policies = ["FT-new", "FT-ours-hungarian", "tok-refit", "Full"]
+generator_modes = {FT-new = "frozen"}
+finetune_patience = 1
+reference_policy = ["tok-refit"]
+"""
+
+
+@pytest.fixture(scope="module")
+def periods_run(tmp_path_factory):
+    from sidkit_continual.runner import run_continual
+
+    root = tmp_path_factory.mktemp("periods")
+    path = root / "scenario.toml"
+    path.write_text(SCENARIO.replace("[scenario]\n", "[scenario]\n" + PERIODS).replace("seeds = [0, 1]", "seeds = [0]")
+                    + '\n[updaters.tok-refit]\nname = "tok-refit"\n')
+    registry = _registry_with_adapter()
+    report = run_continual(path, root / "out", registry=registry)
+    seed = json.loads((root / "out" / "seeds" / "seed-0.json").read_text())["result"]
+    return root / "out", report, seed, registry
+
+
+def test_periods_protocol_tests_every_user_of_every_period(periods_run):
+    """Two periods after period 0; in each, every user with an interaction there is tested
+    once (its last), beside Markov and MostPop on the same examples; HR and NDCG per period
+    and their mean over periods."""
+    from sidkit.data import load_dataset, period_stream
+
+    out, report, seed, _ = periods_run
+    ds = load_dataset("synthetic", n_users=400, n_items=150, n_topics=6, drift=0.8)
+    periods = period_stream(ds, 0.6, 2)
+    users = [len(np.unique(ds.interactions.user[p])) for p in periods[1:]]
+    assert [(s["period"], s["n_test_users"]) for s in report["steps"]] == [(1, users[0]), (2, users[1])]
+    assert sorted(report["policies"]) == ["FT-new", "FT-ours-hungarian", "Full", "tok-refit"] and report["metric"] == "hr@20"
+    for step in seed["steps"]:
+        for row in step["policies"].values():
+            assert row["hr@20"] == row["recall@20"] and 0 <= row["hr@5"] <= row["hr@20"] <= 1
+            assert row["n_warm"] + row["n_cold"] == step["n_test_users"]
+        assert 0 < step["baselines"]["markov/hr@20"] <= 1 and 0 < step["baselines"]["mostpop/hr@20"] <= 1
+    mean = sum(s["policies"]["Full"]["hr@20"] for s in seed["steps"]) / 2
+    assert report["policies"]["Full"]["hr@20"]["mean"] == pytest.approx(mean)
+    assert [(t["a"], t["b"]) for t in report["wilcoxon"]] == [("tok-refit", p) for p in ("FT-new", "FT-ours-hungarian", "Full")]
+    assert "markov/" in (out / "report.md").read_text()
+
+
+def test_generator_modes_and_adapter_compute_accounting(periods_run):
+    """A frozen generator trains nothing (ΔFLOPs = the SID refresh); an adapter is charged
+    the encoder refresh, its adaptation and its fine-tune, never the tokenizer re-fit it skipped;
+    it gets the period's split and the refreshed item set."""
+    out, _, seed, _ = periods_run
+    flops = seed["flops"]
+    for step in seed["steps"]:
+        t = step["period"]
+        assert f"step{t}/FT-new" not in flops
+        assert step["policies"]["FT-new"]["delta_flops"] == flops[f"step{t}/sids"]
+        encoder = json.loads((out / "seeds" / "seed-0" / f"step{t}-encoder" / "stage.json").read_text())["flops"]
+        adapt, tuned = flops[f"step{t}/tok-refit/adapt"], flops[f"step{t}/tok-refit"]
+        assert adapt > 0 and tuned > 0 and 0 < encoder < flops[f"step{t}/sids"]
+        assert step["policies"]["tok-refit"]["delta_flops"] == encoder + adapt + tuned
+        update = step["policies"]["tok-refit"]["update"]
+        assert update["got_split"] and update["n_extras_items"] == update["n_items"]
+
+
+def test_an_adapter_never_changes_the_shared_previous_tokenizer(periods_run, tmp_path):
+    """The runner hands an adapter a copy: the previous tokenizer's saved state is byte-identical
+    after an adapter re-fitted its argument in place, and the adapted one differs."""
+    import hashlib
+
+    from sidkit.stages import RunDirectory
+    from sidkit_continual.config import load_scenario
+    from sidkit_continual.data import ItemSpace
+    from sidkit_continual.flops import FlopMeter
+    from sidkit_continual.runner import ContinualRunner, PolicyState, _Refresh
+
+    out, _, _, registry = periods_run
+    config = load_scenario(out.parent / "scenario.toml", registry)
+    runner = ContinualRunner(config, tmp_path, registry=registry)
+    runner.device, runner._meter, runner._key = "cpu", FlopMeter(False), "test"
+    from sidkit.data import load_dataset
+
+    runner.dataset = load_dataset("synthetic", n_users=400, n_items=150, n_topics=6, drift=0.8)
+    rng = np.random.default_rng(0)
+    from sidkit.context import Context
+    from sidkit.types import ItemEmbeddings
+
+    old, new = (ItemEmbeddings(rng.normal(size=(n, 8)).astype(np.float32)) for n in (100, 120))
+    tokenizer = registry.build("tokenizer", config.components["tokenizer"].name, config.components["tokenizer"].config)
+    tokenizer.fit(old, Context(seed=0))
+
+    def digest(tok) -> str:
+        folder = tmp_path / f"state-{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        tok.save(folder)
+        return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())).hexdigest()
+
+    before = digest(tokenizer)
+    prev = PolicyState(ItemSpace(np.arange(100)), tokenizer.assign(old), tokenizer, None)
+    fresh = _Refresh(ItemSpace(np.arange(120)), None, None, 0, embeddings=new)
+    with RunDirectory(tmp_path / "rd") as runner._rd:
+        table, report, adapted = runner._update("tok-refit", config.updaters["tok-refit"], prev, fresh, 0, 1)
+    assert digest(tokenizer) == before and digest(adapted) != before
+    assert adapted is not tokenizer and table.n_items == 120 and report["n_previous"] == 100
+
+
+def test_a_policy_that_keeps_previous_rows_fails_in_periods_mode(tmp_path):
+    from sidkit.errors import SidkitError
+    from sidkit_continual.runner import run_continual
+
+    path = tmp_path / "scenario.toml"
+    path.write_text(SCENARIO.replace("[scenario]\n", '[scenario]\nprotocol = "periods"\nn_periods = 2\npolicies = ["FT-old"]\n'))
+    with pytest.raises(SidkitError, match="policy FT-old.*keeps the previous rows.*every item seen so far needs a SID"):
+        run_continual(path, tmp_path / "out", overrides=["scenario.seeds=[0]"])

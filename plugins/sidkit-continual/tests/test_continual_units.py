@@ -554,7 +554,7 @@ def _seed_result(seed: int, scale: float) -> dict:
 
 
 class TestBuildReport:
-    CONFIG = SimpleNamespace(scenario=SimpleNamespace(ks=[5, 10], n_blocks=8, finetune_epochs=2))
+    CONFIG = SimpleNamespace(scenario=ScenarioSection(ks=[5, 10], n_blocks=8, finetune_epochs=2))
 
     def test_aggregate(self):
         results = [_seed_result(0, 1.0), _seed_result(1, 2.0), _seed_result(2, 3.0)]
@@ -639,7 +639,7 @@ class TestBuildReport:
     def test_write_report(self, tmp_path):
         from sidkit_continual.report import write_report
 
-        config = SimpleNamespace(scenario=SimpleNamespace(ks=[5, 10], n_blocks=8, finetune_epochs=2), source="scenario.toml")
+        config = SimpleNamespace(scenario=ScenarioSection(ks=[5, 10], n_blocks=8, finetune_epochs=2), source="scenario.toml")
         report = build_report([_seed_result(0, 1.0), _seed_result(1, 2.0)], config)
         write_report(tmp_path, report, config)
         md = (tmp_path / "report.md").read_text()
@@ -765,7 +765,10 @@ class TestRefreshMode:
 
         cfg = resolve_scenario(raw, registry)
         table = cfg.to_dict()
-        later = ("seeds", "refresh", "refresh_epochs", "pilot_epochs", "multi_step_end")
+        later = (
+            "seeds", "refresh", "refresh_epochs", "pilot_epochs", "multi_step_end", "protocol", "first_share", "n_periods",
+            "generator_modes", "finetune_patience", "refresh_data", "reference_policy",
+        )
         before = {k: v for k, v in table["scenario"].items() if k not in later}
         # what a scenario fingerprint was before the keys existed: cached seeds stay valid
         assert scenario_fingerprint(cfg) == fingerprint("continual", {**table, "scenario": before})
@@ -824,11 +827,16 @@ class TestRefreshMode:
         comps = cfg.components
 
         def refit(r, rows, valid, label, previous=None):
+            from sidkit.data import block_eval_set
             from sidkit.stages import RunDirectory
+            from sidkit_continual.data import ItemSpace, encoder_split
 
             r._meter, r._key = meter, "test"
+            split = encoder_split(r.dataset, rows, None if valid is None else block_eval_set(r.dataset, *valid, r.sc.max_len))
             with RunDirectory(tmp_path / label) as r._rd:
-                return r._sids(comps["encoder"], comps["tokenizer"], rows, valid, 0, label, previous=previous)
+                return r._sids(
+                    comps["encoder"], comps["tokenizer"], split, ItemSpace.of_rows(r.dataset, rows), 0, label, previous=previous
+                )
 
         meter = FlopMeter(True)
         base = refit(runner, early, (early, blocks[8]), "base")
@@ -863,3 +871,20 @@ def test_a_policy_name_that_cannot_name_a_folder_is_a_config_error(raw, registry
     raw["scenario"]["policies"] = ["FT-old", "FT/mine"]
     error = config_error(raw, registry)
     assert "scenario.policies" in str(error) and "'FT/mine'" in str(error) and "stage folders" in str(error)
+
+
+def test_periods_keys_are_checked_against_policies_and_protocol(raw, registry):
+    raw["scenario"]["generator_modes"] = {"FT-new": "thaw"}
+    text = str(config_error(raw, registry))
+    assert "scenario.generator_modes" in text and "'thaw'" in text and "finetune, frozen, retrain" in text
+    raw["scenario"].update(generator_modes={}, first_share=1.5)
+    text = str(config_error(raw, registry))
+    assert "scenario.first_share: first_share must be a number between 0 and 1 (exclusive), got 1.5" in text
+    raw["scenario"].update(generator_modes={"FT-olds": "frozen"}, first_share=0.5, reference_policy=["nope"], refresh_data="period")
+    text = str(config_error(raw, registry))
+    assert "scenario.generator_modes.FT-olds: not a policy of this scenario" in text
+    assert "scenario.reference_policy: 'nope' is not one of the policies" in text
+    assert 'scenario.refresh_data: "period" needs protocol = "periods"' in text
+    raw["scenario"].update(generator_modes={}, reference_policy=[], refresh_data="cumulative", protocol="periods", pilot_epochs=2)
+    assert 'the pilot runs only with protocol = "periods"' not in (text := str(config_error(raw, registry)))
+    assert 'scenario.pilot_epochs: the pilot runs only with protocol = "blocks"' in text

@@ -38,6 +38,9 @@ __all__ = [
     "DEFAULT_UPDATERS",
     "SPECIAL_POLICIES",
     "REFRESH_MODES",
+    "PROTOCOLS",
+    "GENERATOR_MODES",
+    "REFRESH_DATA",
     "resolve_scenario",
     "load_scenario",
 ]
@@ -53,6 +56,12 @@ DEFAULT_UPDATERS: dict[str, dict[str, Any]] = {
 SPECIAL_POLICIES = ("Full", "TIGER-FT")
 #: how a refresh re-fits the encoder
 REFRESH_MODES = ("scratch", "warm")
+#: how the interactions are cut: equal blocks (the staleness paper) or a first share then periods (DACT)
+PROTOCOLS = ("blocks", "periods")
+#: what a policy does with its generator at each step
+GENERATOR_MODES = ("finetune", "frozen", "retrain")
+#: the interactions a refreshed encoder trains on
+REFRESH_DATA = ("cumulative", "period")
 SECTIONS = ("run", "data", "scenario", "encoder", "tokenizer", "generator", "decoder", "updaters", "content")
 COMPONENTS = ("encoder", "tokenizer", "generator", "decoder")
 
@@ -70,6 +79,17 @@ def _positive_list(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     _int_list(_inst, attribute, value)
     if 0 in value:
         raise ValueError(f"{attribute.name} must be positive cutoffs, got {list(value)!r}")
+
+
+def _share(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
+        raise ValueError(f"{attribute.name} must be a number between 0 and 1 (exclusive), got {value!r}")
+
+
+def _modes(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    bad = {p: m for p, m in value.items() if m not in GENERATOR_MODES}
+    if bad:
+        raise ValueError(f"{attribute.name}: {bad!r}: a mode is one of {', '.join(GENERATOR_MODES)}")
 
 
 @attrs.frozen(kw_only=True)
@@ -97,6 +117,22 @@ class ScenarioSection:
     ``pilot_epochs``: 0 = fine-tune for ``finetune_epochs``; n >= 1 = choose the fine-tuning
     budget once by a pilot one block earlier (SIDs and generator on blocks 1..t0-1, stale-SID
     fine-tuning on block t0 for up to n epochs, scored on block t0+1 after each epoch).
+
+    ``protocol``: ``"blocks"`` (the above) or ``"periods"`` (DACT): the first ``first_share``
+    of the interactions is period 0 (Base), the rest ``n_periods`` equal periods; in period
+    t each user's last interaction is the test target, the one before it the validation
+    target, earlier ones the training targets (:func:`sidkit.data.period_split`); every item
+    seen so far has a SID and is ranked. ``n_blocks`` and the multi-step keys are unused.
+    ``generator_modes``: per policy, ``"finetune"`` (default: warm start, ``finetune_epochs``),
+    ``"frozen"`` (the previous generator, untrained) or ``"retrain"`` (from scratch on all
+    training interactions so far, ``full_epochs``). ``finetune_patience``: 0 = the fixed
+    fine-tuning budget; n = early stopping after n epochs without a better score on the
+    step's validation targets (periods: the period's; blocks: the adaptation block's
+    predicted from the history before it), ``finetune_epochs`` at most.
+    ``refresh_data``: the training interactions a refreshed encoder sees, ``"cumulative"``
+    (all so far) or ``"period"`` (periods only: the period's training targets).
+    ``reference_policy``: the policies the report's Wilcoxon tests compare with every other
+    one (default ``[]``: every ``FT-ours*`` policy present, the staleness paper's comparison).
     """
 
     n_blocks: int = attrs.field(default=10, validator=at_least(3))
@@ -113,6 +149,21 @@ class ScenarioSection:
     refresh: str = attrs.field(default="scratch", validator=one_of(REFRESH_MODES))
     refresh_epochs: int | None = attrs.field(default=None, validator=at_least(1))
     pilot_epochs: int = attrs.field(default=0, validator=at_least(0))
+    protocol: str = attrs.field(default="blocks", validator=one_of(PROTOCOLS))
+    first_share: float = attrs.field(default=0.6, validator=_share)
+    n_periods: int = attrs.field(default=4, validator=at_least(1))
+    generator_modes: dict[str, str] = attrs.field(factory=dict, validator=_modes)
+    finetune_patience: int = attrs.field(default=0, validator=at_least(0))
+    refresh_data: str = attrs.field(default="cumulative", validator=one_of(REFRESH_DATA))
+    reference_policy: list[str] = attrs.field(factory=list)
+
+    def generator_mode(self, policy: str) -> str:
+        return self.generator_modes.get(policy, "finetune")
+
+    @property
+    def reference_policies(self) -> list[str]:
+        """The policies the Wilcoxon tests compare with the others."""
+        return list(self.reference_policy) or [p for p in self.policies if p.startswith("FT-ours")]
 
     @property
     def first_block(self) -> int:
@@ -181,6 +232,23 @@ def _updaters(raw: Any, policies: Iterable[str], registry: Any, issues: list[Con
     return out
 
 
+def _check_modes(sc: ScenarioSection, issues: list[ConfigIssue]) -> None:
+    """Keys that must agree with the policies and the protocol."""
+    modal = [p for p in sc.policies if p not in SPECIAL_POLICIES]
+    for policy in sc.generator_modes:
+        if policy not in modal:
+            issues.append(ConfigIssue(f"scenario.generator_modes.{policy}", f"not a policy of this scenario with a sid-updater; those are: {', '.join(modal) or 'none'}"))
+    for policy in sc.reference_policy:
+        if policy not in (*sc.policies, "Base"):
+            issues.append(ConfigIssue("scenario.reference_policy", f"{policy!r} is not one of the policies: {', '.join(sc.policies)}"))
+    if sc.protocol == "periods" and "TIGER-FT" in sc.policies:
+        issues.append(ConfigIssue("scenario.policies", "'TIGER-FT' runs only with protocol = \"blocks\" (its content SIDs cover Base's items)"))
+    if sc.protocol == "blocks" and sc.refresh_data != "cumulative":
+        issues.append(ConfigIssue("scenario.refresh_data", "\"period\" needs protocol = \"periods\" (a block refresh trains on blocks 1..t)"))
+    if sc.protocol == "periods" and sc.pilot_epochs:
+        issues.append(ConfigIssue("scenario.pilot_epochs", "the pilot runs only with protocol = \"blocks\"; with periods use finetune_patience"))
+
+
 def _content(raw: Any, registry: Any, issues: list[ConfigIssue]) -> dict[str, ComponentChoice] | None:
     if raw is None:
         return None
@@ -237,6 +305,7 @@ def resolve_scenario(raw: Mapping[str, Any], registry: Any, *, source: str | Pat
                     f"1..{scenario.first_block}; raise n_blocks or multi_step_start, or set pilot_epochs = 0",
                 )
             )
+        _check_modes(scenario, issues)
         if "TIGER-FT" in scenario.policies and content is None:
             issues.append(ConfigIssue("scenario.policies", "policy 'TIGER-FT' needs [content.encoder] and [content.tokenizer]"))
         if len(set(scenario.policies)) != len(scenario.policies):

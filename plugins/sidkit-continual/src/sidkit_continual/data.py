@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
-from sidkit.data import block_eval_set, user_sequences
+from sidkit.data import user_sequences
 from sidkit.errors import SidkitError
 from sidkit.types import EvalSet, ItemEmbeddings, Ragged, SplitData
 
-__all__ = ["ItemSpace", "user_sequences", "training_split", "local_eval_set", "encoder_split", "empty_eval_set"]
+__all__ = [
+    "ItemSpace", "user_sequences", "training_split", "local_eval_set", "encoder_split", "empty_eval_set",
+    "period_train_rows", "local_split",
+]
 
 
 @attrs.frozen(eq=False)
@@ -109,15 +112,26 @@ def local_eval_set(examples: EvalSet, space: ItemSpace) -> EvalSet:
     )
 
 
-def encoder_split(
-    dataset, train_rows: np.ndarray, valid_history: np.ndarray | None, valid_target: np.ndarray | None, max_len: int
-) -> SplitData:
+def encoder_split(dataset, train_rows: np.ndarray, valid: EvalSet | None = None) -> SplitData:
     """Global-index split for a collaborative encoder: sequences of ``train_rows``; its
-    early stopping watches ``valid_history -> valid_target`` (never the test block), or
-    nothing when those are ``None``."""
+    early stopping watches ``valid`` (never test targets), or nothing when it is ``None``."""
     seqs, users = user_sequences(dataset, train_rows)
-    if valid_history is None or valid_target is None:
-        valid = empty_eval_set()
-    else:
-        valid = block_eval_set(dataset, valid_history, valid_target, max_len)
+    valid = valid if valid is not None else empty_eval_set()
     return SplitData(seqs, valid, valid, dataset.n_items, name="continual-encoder", train_users=users)
+
+
+def period_train_rows(dataset, rows: np.ndarray) -> np.ndarray:
+    """The training targets among a period's ``rows``: each user's rows but the last two
+    (validation and test targets; :func:`sidkit.data.period_split`)."""
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    users = dataset.interactions.user[rows]
+    ends = np.searchsorted(users, users, "right")
+    return rows[ends - np.arange(len(rows)) > 2]
+
+
+def local_split(split: SplitData, space: ItemSpace) -> SplitData:
+    """``split``'s training sequences (every item inside ``space``) in the space's local
+    indices, for a generator; no evaluation examples."""
+    nothing = empty_eval_set()
+    train = Ragged(space.local(split.train.values), split.train.offsets)
+    return attrs.evolve(split, train=train, valid=nothing, test=nothing, n_items=len(space))

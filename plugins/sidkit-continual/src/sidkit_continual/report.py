@@ -1,9 +1,11 @@
 """Aggregate the seeds of a continual run: ``report.json``, ``report.md`` and ``recall.png``.
 
 Metrics are averaged over seeds (mean, sample std, and every seed's value); policies are
-compared with a paired two-sided Wilcoxon signed-rank test on Recall at the largest
-cutoff (``scipy.stats.wilcoxon``), pairing runs by seed: every ``FT-ours*`` policy against
-every other policy (all pairs when there is none).
+compared with a paired two-sided Wilcoxon signed-rank test on Recall (blocks) or HR
+(periods) at the largest cutoff (``scipy.stats.wilcoxon``), pairing runs by seed: every
+``reference_policy`` (default: every ``FT-ours*`` policy) against every other policy (all
+pairs when there is none). In the periods protocol ``policies`` holds each seed's mean
+over the periods, and every period also has Markov and MostPop on the same examples.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def _aggregate(rows_per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict
         rows = [r[policy] for r in rows_per_seed]
         metrics = [k for k, v in rows[0].items() if "@" in k and isinstance(v, (int, float))]
         agg: dict[str, Any] = {m: _summary([float(r[m]) for r in rows]) for m in metrics}
+        agg.update({c: statistics.fmean(float(r[c]) for r in rows) for c in ("n_warm", "n_cold") if c in rows[0]})
         for key in ("train_flops", "delta_flops"):
             agg[key] = statistics.fmean(float(r.get(key, 0)) for r in rows)
         seconds = [r["update"]["seconds"] for r in rows if isinstance(r.get("update"), dict) and "seconds" in r["update"]]
@@ -60,26 +63,56 @@ def _aggregate(rows_per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict
     return out
 
 
+def _period_means(rows_per_period: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """One seed's rows averaged over the periods (metrics and ΔFLOPs; total FLOPs: the last)."""
+    out = {}
+    for policy, last in rows_per_period[-1].items():
+        rows = [r[policy] for r in rows_per_period]
+        mean = {m: statistics.fmean(float(r[m]) for r in rows) for m, v in last.items() if "@" in m and isinstance(v, (int, float))}
+        mean.update({c: sum(int(r[c]) for r in rows) for c in ("n_warm", "n_cold") if c in last})
+        out[policy] = {**mean, "delta_flops": statistics.fmean(float(r.get("delta_flops", 0)) for r in rows), "train_flops": last.get("train_flops", 0)}
+    return out
+
+
+def _baseline_summary(per_seed: list[dict[str, float]]) -> dict[str, Any]:
+    return {m: _summary([float(b[m]) for b in per_seed]) for m in per_seed[0]}
+
+
 def build_report(results: list[dict[str, Any]], config: Any, pilot: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report of per-seed results (all from the same scenario); ``pilot``: the result of
     the pilot that chose the fine-tuning budget, if one ran."""
-    k = max(config.scenario.ks)
-    main = f"recall@{k}"
+    sc = config.scenario
+    periods = sc.protocol == "periods"
+    k = max(sc.ks)
+    main = f"hr@{k}" if periods else f"recall@{k}"
     steps = []
     for i, step in enumerate(results[0]["steps"]):
         per_seed = [r["steps"][i]["policies"] for r in results]
-        steps.append({
-            "step": step["step"], "adapt_block": step["adapt_block"], "test_block": step["test_block"],
-            "n_test_users": step["n_test_users"], "policies": _aggregate(per_seed),
-        })
-    final = steps[-1]["policies"]
+        where = {"period": step["period"]} if periods else {"adapt_block": step["adapt_block"], "test_block": step["test_block"]}
+        steps.append({"step": step["step"], **where, "n_test_users": step["n_test_users"], "policies": _aggregate(per_seed)})
+        if periods:
+            steps[-1]["baselines"] = _baseline_summary([r["steps"][i]["baselines"] for r in results])
+    if periods:  # the mean over periods, per seed, then over seeds
+        final = _aggregate([_period_means([s["policies"] for s in r["steps"]]) for r in results])
+        baseline_means = [{m: statistics.fmean(s["baselines"][m] for s in r["steps"]) for m in r["steps"][0]["baselines"]} for r in results]
+    else:
+        final = steps[-1]["policies"]
     names = _order(final)
-    ours = [p for p in names if p.startswith("FT-ours")]
+    ours = [p for p in sc.reference_policies if p in names]
     pairs = [(a, b) for a in ours for b in names if b not in ours] + list(itertools.combinations(ours, 2))
     tests = [
         {"a": a, "b": b, "metric": main, **wilcoxon(final[a][main]["seeds"], final[b][main]["seeds"])}
         for a, b in (pairs or itertools.combinations(names, 2))
     ]
+    if periods:
+        return {
+            "protocol": "periods", "metric": main, "seeds": [r["seed"] for r in results], "n_periods": len(steps),
+            "first_share": sc.first_share, "base_items": results[0]["base_items"],
+            "base_test": _baseline_summary([r["base_test"] for r in results]),
+            "full_epochs": [r["full_epochs"] for r in results], "finetune_epochs": results[0]["finetune_epochs"],
+            "seconds": [r["seconds"] for r in results], "policies": final,
+            "baselines": _baseline_summary(baseline_means), "steps": steps, "wilcoxon": tests,
+        }
     return {
         "metric": main,
         "seeds": [r["seed"] for r in results],
@@ -117,7 +150,51 @@ def _budget_line(report: dict[str, Any]) -> str:
     )
 
 
+def _periods_markdown(report: dict[str, Any], config: Any) -> str:
+    ks = sorted(config.scenario.ks)
+    main, final = report["metric"], report["policies"]
+    policies = _order(final)
+    warm = next((m for m in final[policies[0]] if m.startswith("warm/")), None)
+    cold = warm.replace("warm/", "cold/") if warm else None
+    warm_k = warm.split("/")[1].upper() if warm else "HR"
+    head = "| policy | " + " | ".join(f"HR@{k} | N@{k}" for k in ks)
+    lines = [
+        "# Continual scenario report (periods)",
+        "",
+        f"Source: `{config.source}`; seeds {report['seeds']}; period 0 = the first {report['first_share']:.0%} of the "
+        f"interactions ({report['base_items']} items), then {report['n_periods']} periods. Per period and user: the last "
+        "interaction is the test target, the one before it the validation target. Wall time per seed: "
+        + ", ".join(f"{s:.0f} s" for s in report["seconds"]) + ".",
+        "",
+        "## Mean over periods",
+        "",
+        head + f" | warm {warm_k} | cold {warm_k} | ΔFLOPs (mean) | total FLOPs |",
+        "|---|" + "---|---|" * len(ks) + "---|---|---|---|",
+    ]
+    for policy in policies:
+        row = final[policy]
+        cells = [f"{row[f'{m}@{k}']['mean']:.4f} ± {row[f'{m}@{k}']['std']:.4f}" for k in ks for m in ("hr", "ndcg")]
+        wc = [f"{row[x]['mean']:.4f}" if x in row and row.get(f"n_{x.split('/')[0]}", 1) else "–" for x in (warm, cold)]
+        lines.append(f"| {policy} | " + " | ".join(cells + wc) + f" | {_flops(row['delta_flops'])} | {_flops(row['train_flops'])} |")
+    for name in ("markov", "mostpop"):
+        b = report["baselines"]
+        cells = [f"{b[f'{name}/{m}@{k}']['mean']:.4f}" for k in ks for m in ("hr", "ndcg")]
+        lines.append(f"| `{name}/` | " + " | ".join(cells) + " | | | | |")
+    lines += ["", f"## {main} per period", "", "| period | " + " | ".join(policies) + " | markov/ | mostpop/ |", "|---|" + "---|" * (len(policies) + 2)]
+    for step in report["steps"]:
+        cells = [f"{step['policies'][p][main]['mean']:.4f}" for p in policies]
+        cells += [f"{step['baselines'][f'{b}/{main}']['mean']:.4f}" for b in ("markov", "mostpop")]
+        lines.append(f"| {step['period']} | " + " | ".join(cells) + " |")
+    lines += ["", f"## Paired two-sided Wilcoxon on {main} averaged over periods (pairs = seeds)", "", "| a | b | mean(a − b) | p |", "|---|---|---|---|"]
+    for t in report["wilcoxon"]:
+        p = "–" if t["p"] is None else f"{t['p']:.4f}"
+        lines.append(f"| {t['a']} | {t['b']} | {t['mean_diff']:+.4f} | {p} |")
+    return "\n".join(lines) + "\n"
+
+
 def _markdown(report: dict[str, Any], config: Any) -> str:
+    if report.get("protocol") == "periods":
+        return _periods_markdown(report, config)
     ks = sorted(config.scenario.ks)
     main = report["metric"]
     final = report["policies"]
@@ -181,14 +258,16 @@ def _plot(report: dict[str, Any]) -> bytes:
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
         low = min(row[p][main]["mean"] - row[p][main]["std"] for p in policies)
         ax.set_ylim(bottom=max(0.0, low * 0.9))
-        ax.set_title(f"{main} on test block {report['steps'][0]['test_block']} ({seeds})")
+        where = "period" if report.get("protocol") == "periods" else "test block"
+        ax.set_title(f"{main} on {where} {report['steps'][0].get('test_block', report['steps'][0].get('period'))} ({seeds})")
     else:
-        x = [s["test_block"] for s in report["steps"]]
+        where = "period" if report.get("protocol") == "periods" else "test_block"
+        x = [s[where] for s in report["steps"]]
         for policy in policies:
             mean = [s["policies"][policy][main]["mean"] for s in report["steps"]]
             std = [s["policies"][policy][main]["std"] for s in report["steps"]]
             ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=policy)
-        ax.set_xlabel("test block")
+        ax.set_xlabel(where.replace("_", " "))
         ax.set_ylabel(main)
         ax.set_xticks(x)
         ax.set_title(f"{main} over adaptation steps ({seeds})")

@@ -21,8 +21,10 @@ Base's SID vocabulary, and decoding is constrained to those items, for every pol
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +32,18 @@ import attrs
 import numpy as np
 from sidkit.artifacts import fingerprint, load_sids, read_json, save_sids, write_json
 from sidkit.context import Context
+from sidkit.data import block_eval_set
 from sidkit.errors import SidkitError
 from sidkit.metrics import ranking_metrics
+from sidkit.protocols import TokenizerAdapter
 from sidkit.registry import Registry, get_registry
 from sidkit.stages import RunDirectory, Stage, encoder_stage, generator_stage, tokenizer_stage
-from sidkit.types import EvalSet, Rankings, SIDTable
+from sidkit.types import EvalSet, ItemEmbeddings, Rankings, SIDTable, SplitData
 
 from .config import ScenarioConfig
 from .data import ItemSpace, encoder_split, local_eval_set, training_split
 from .flops import FlopMeter
+from .periods import PeriodsProtocol
 
 __all__ = ["ContinualRunner", "PolicyState", "run_continual"]
 
@@ -57,14 +62,19 @@ class PolicyState:
 
 @attrs.define
 class _Refresh:
+    """Refreshed SIDs: ``sids``/``tokenizer`` are ``None`` when only the encoder was
+    refreshed (every policy adapts its own tokenizer); ``flops`` = encoder + tokenizer."""
+
     space: ItemSpace
-    sids: SIDTable
+    sids: SIDTable | None
     tokenizer: Any
     flops: int
     encoder: Any = None
+    embeddings: ItemEmbeddings | None = None  # the space's rows of the refreshed embeddings
+    encoder_flops: int = 0
 
 
-class ContinualRunner:
+class ContinualRunner(PeriodsProtocol):
     """Run a resolved :class:`~sidkit_continual.config.ScenarioConfig` into ``out``.
 
     ``out/seeds/seed-<s>.json`` holds each finished seed (reused by a re-run with the same
@@ -131,21 +141,17 @@ class ContinualRunner:
         return rd.run(attrs.evolve(stage, compute=compute, load=load, info=lambda v: {**stage.info(v), **spent}))
 
     def _sids(
-        self, encoder_choice: Any, tokenizer_choice: Any, rows: np.ndarray, valid_rows: tuple | None, seed: int, label: str,
-        *, previous: _Refresh | None = None,
+        self, encoder_choice: Any, tokenizer_choice: Any, split: SplitData, space: ItemSpace, seed: int, label: str,
+        *, previous: _Refresh | None = None, tokenize: bool = True,
     ) -> _Refresh:
-        """Encoder on interaction ``rows`` (early stopping on ``valid_rows`` = (history rows,
-        target rows)) and a tokenizer fitted on the embeddings of the items those rows contain:
-        stages ``<label>-encoder`` and ``<label>-tokenizer``.
+        """Encoder trained on ``split`` (early stopping on its ``valid``, if any) and a
+        tokenizer fitted on the embeddings of ``space``'s items: stages ``<label>-encoder``
+        and ``<label>-tokenizer`` (``tokenize=False``: the encoder alone).
 
-        ``previous``: the SIDs this refreshes. A refresh trains on the block its validation
-        would use, so it does not validate: the encoder trains ``refresh_epochs`` epochs, or
-        as many as the previous encoder's validation selected; with ``refresh = "warm"`` it
-        starts from the previous encoder."""
-        ds = self.dataset
-        space = ItemSpace.of_rows(ds, rows)
+        ``previous``: the SIDs this refreshes. Its encoder trains ``refresh_epochs`` epochs,
+        or as many as the previous encoder's validation selected; with ``refresh = "warm"``
+        it starts from the previous encoder."""
         budget, warm = {}, None
-        split = encoder_split(ds, rows, *(valid_rows if previous is None else (None, None)), self.sc.max_len)
         if previous is not None:
             trained = bool(getattr(previous.encoder, "history", None))
             epochs = self.sc.refresh_epochs or (self._selected_epochs(previous.encoder) if trained else None)
@@ -157,52 +163,132 @@ class ContinualRunner:
             encoder_stage(f"{label}-encoder", "", encoder, self._ctx(seed, split=split, encoder=warm), label=f"encoder {encoder_choice.name!r}"),
             meter_label,
         )
-        tokenizer = self.registry.build("tokenizer", tokenizer_choice.name, tokenizer_choice.config)
+        encoder_flops = self._meter.get(meter_label)
         sub = space.embeddings(embeddings)
-        sids = self._stage(tokenizer_stage(f"{label}-tokenizer", "", tokenizer, sub, self._ctx(seed, split=split)), meter_label)
-        return _Refresh(space, sids, tokenizer, self._meter.get(meter_label), encoder)
+        tokenizer = sids = None
+        if tokenize:
+            tokenizer = self.registry.build("tokenizer", tokenizer_choice.name, tokenizer_choice.config)
+            sids = self._stage(tokenizer_stage(f"{label}-tokenizer", "", tokenizer, sub, self._ctx(seed, split=split)), meter_label)
+        return _Refresh(space, sids, tokenizer, self._meter.get(meter_label), encoder, sub, encoder_flops)
 
-    def _evaluate(self, state: PolicyState, examples: EvalSet, decoder: Any, k: int, seed: int, ks: list[int] | None = None) -> dict[str, float]:
-        """Rank for ``examples`` (global indices, restricted to the base space) with the
-        policy's generator, decoding only among the base space's items."""
-        base = self.base_space
-        table = SIDTable(state.sids.codes[state.space.local(base.items)], state.sids.codebook_sizes)
-        local = local_eval_set(examples, base)
+    def _rank(self, state: PolicyState, examples: EvalSet, decoder: Any, k: int, seed: int, space: ItemSpace | None = None) -> Rankings:
+        """Top-``k`` global item indices for ``examples`` (global indices, inside ``space``;
+        default: Base's space) from the policy's generator, decoding only among ``space``'s items."""
+        space = space or self.base_space
+        table = SIDTable(state.sids.codes[state.space.local(space.items)], state.sids.codebook_sizes)
+        local = local_eval_set(examples, space)
         ctx = self._ctx(seed, tokenizer=state.tokenizer, extras={"users": examples.users})
         ranks = decoder.rank(state.generator, table, local.histories, k, ctx).items
-        ranks = np.where(ranks >= 0, base.items[np.maximum(ranks, 0)], -1)
-        return ranking_metrics(Rankings(ranks), examples.targets, ks or self.sc.ks, metrics=("recall", "ndcg"), capped_recall=True)
+        return Rankings(np.where(ranks >= 0, space.items[np.maximum(ranks, 0)], -1))
 
-    def _fit(self, state: PolicyState, target_rows, seed, label, *, context_rows=None, warm=None, validate=None, **train) -> Any:
-        """A generator trained on ``target_rows`` in ``state``'s space: stage ``label``
-        (``/`` replaced by ``-``), FLOPs charged to ``label``."""
-        split = training_split(
-            self.dataset, target_rows, state.space, context_rows=context_rows, max_len=self.sc.max_len
-        )
+    def _metrics(self, rankings: Rankings, examples: EvalSet, ks: list[int] | None = None) -> dict[str, float]:
+        """Recall (capped) and NDCG; in periods mode (one target per example) also HR, which
+        equals recall there (a generator's ``monitor`` may name either)."""
+        names = ("hr", "recall", "ndcg") if self.sc.protocol == "periods" else ("recall", "ndcg")
+        return ranking_metrics(rankings, examples.targets, ks or self.sc.ks, metrics=names, capped_recall=True)
+
+    def _evaluate(
+        self, state: PolicyState, examples: EvalSet, decoder: Any, k: int, seed: int, ks: list[int] | None = None,
+        space: ItemSpace | None = None,
+    ) -> dict[str, float]:
+        return self._metrics(self._rank(state, examples, decoder, k, seed, space), examples, ks)
+
+    def _fit(self, state: PolicyState, split: SplitData, seed, label, *, warm=None, validate=None, **train) -> Any:
+        """A generator trained on ``split`` (local indices of ``state``'s space): stage
+        ``label`` (``/`` replaced by ``-``), FLOPs charged to ``label``."""
         generator = self._build(self.config.components["generator"], **train)
         ctx = self._ctx(seed, split=split, tokenizer=state.tokenizer, generator=warm, validate=validate)
         self._stage(generator_stage(label.replace("/", "-"), "", generator, state.sids, ctx), label)
         return generator
 
-    def _update(self, policy: str, choice: Any, prev: PolicyState, fresh: _Refresh, seed: int, t: int) -> tuple[SIDTable, dict]:
-        """The policy's ``sid-updater`` applied to (its previous SIDs, the refreshed ones):
-        stage ``step<t>-<policy>-sids`` (the table and the updater's report)."""
-        def compute(folder: Path) -> tuple[SIDTable, dict]:
-            updater = self.registry.build("sid-updater", choice.name, choice.config)
-            uctx = self._ctx(
-                seed, tokenizer=fresh.tokenizer, previous_tokenizer=prev.tokenizer, previous_sids=prev.sids,
-                generator=prev.generator,
-                extras={"previous_items": prev.space.items, "refreshed_items": fresh.space.items},
+    def _block_split(self, space: ItemSpace, target_rows: np.ndarray, context_rows: np.ndarray | None = None) -> SplitData:
+        return training_split(self.dataset, target_rows, space, context_rows=context_rows, max_len=self.sc.max_len)
+
+    def _update(
+        self, policy: str, choice: Any, prev: PolicyState, fresh: _Refresh, seed: int, t: int, split: SplitData | None = None,
+    ) -> tuple[SIDTable, dict, Any]:
+        """The policy's ``sid-updater`` at step ``t``: stage ``step<t>-<policy>-sids`` (the
+        table and the updater's report). Returns the table, the report and the tokenizer an
+        adapter (:class:`sidkit.protocols.TokenizerAdapter`) carries forward (else ``None``).
+
+        An adapter gets a copy of the previous tokenizer (the shared one is never changed),
+        the refreshed embeddings of the refreshed space and the step's ``split``; its work is
+        metered under ``step<t>/<policy>/adapt``. Any other updater reconciles (its previous
+        SIDs, the refreshed SIDs)."""
+        updater = self.registry.build("sid-updater", choice.name, choice.config)
+        adapter = isinstance(updater, TokenizerAdapter)
+        name, label = f"step{t}-{policy}-sids", (f"step{t}/{policy}/adapt" if adapter else None)
+
+        def compute(folder: Path) -> tuple[SIDTable, dict, Any]:
+            extras = {"previous_items": prev.space.items, "refreshed_items": fresh.space.items, "items": fresh.space.items}
+            ctx = self._ctx(
+                seed, split=split, tokenizer=fresh.tokenizer, previous_tokenizer=prev.tokenizer, previous_sids=prev.sids,
+                generator=prev.generator, extras=extras,
             )
-            table, report = updater.update(prev.sids, fresh.sids, uctx)
+            tokenizer = None
+            if adapter:
+                tokenizer, table, report = updater.adapt(copy.deepcopy(prev.tokenizer), prev.sids, fresh.embeddings, ctx)
+                (folder / "state").mkdir(parents=True, exist_ok=True)
+                tokenizer.save(folder / "state")
+            else:
+                table, report = updater.update(prev.sids, fresh.sids, ctx)
             save_sids(folder / "sids.safetensors", table)
             write_json(folder / "report.json", report)
-            return table, report
+            return table, report, tokenizer
 
-        def load(folder: Path) -> tuple[SIDTable, dict]:
-            return load_sids(folder / "sids.safetensors"), read_json(folder / "report.json")
+        def load(folder: Path) -> tuple[SIDTable, dict, Any]:
+            tokenizer = None
+            if adapter:  # restored into a copy of the previous tokenizer: an adapter returns the same kind
+                tokenizer = copy.deepcopy(prev.tokenizer)
+                tokenizer.load(folder / "state")
+            return load_sids(folder / "sids.safetensors"), read_json(folder / "report.json"), tokenizer
 
-        return self._stage(Stage(f"step{t}-{policy}-sids", "", compute, load), None)  # not training: not metered
+        return self._stage(Stage(name, "", compute, load), label)
+
+    def _policy_step(
+        self, policy: str, choice: Any, prev: PolicyState, fresh: _Refresh, seed: int, t: int, *,
+        step_split: SplitData | None, finetune_split, retrain_split, validation: EvalSet | None, valid_space: ItemSpace | None,
+        full_epochs: int,
+    ) -> tuple[PolicyState, dict[str, Any], int]:
+        """One policy at step ``t``: its SIDs (``_update``), then its generator per
+        ``generator_modes`` (``finetune_split(space)`` / ``retrain_split(space)`` build the
+        training data in the policy's space; ``validation``: the examples a fine-tune with
+        ``finetune_patience`` stops early on). Returns the new state, the update report and
+        the step's ΔFLOPs."""
+        sc = self.sc
+        table, report, adapted = self._update(policy, choice, prev, fresh, seed, t, step_split)
+        keeps = report.get("rows") == "previous"
+        if keeps and sc.protocol == "periods":
+            raise SidkitError(
+                f"sid-updater {choice.name} (policy {policy}) keeps the previous rows, but with protocol = \"periods\" every "
+                "item seen so far needs a SID; use an updater that covers the refreshed items"
+            )
+        if adapted is not None:
+            space, tok = fresh.space, adapted
+        else:
+            space, tok = (prev.space, prev.tokenizer) if keeps else (fresh.space, fresh.tokenizer)
+        if table.n_items != len(space):
+            raise SidkitError(
+                f"sid-updater {choice.name} returned {table.n_items} rows; its report says rows "
+                f"{report.get('rows')!r}, which have {len(space)} items"
+            )
+        state = PolicyState(space, table, tok, None)
+        label = f"step{t}/{policy}"
+        mode = sc.generator_mode(policy)
+        if mode == "frozen":
+            state.generator = prev.generator
+        elif mode == "retrain":
+            state.generator = self._fit(state, retrain_split(space), seed, label, epochs=full_epochs, early_stopping_patience=0)
+        else:
+            validate = None
+            if sc.finetune_patience and validation is not None:
+                validate = self._meter.excluded(self._validator(state, validation, self._decoder(sc.valid_beam_width), seed, valid_space))
+            state.generator = self._fit(
+                state, finetune_split(space), seed, label, warm=prev.generator, validate=validate,
+                epochs=self.finetune_epochs, early_stopping_patience=sc.finetune_patience, scheduler=_constant_schedule(),
+            )
+        refresh_cost = 0 if keeps else (fresh.encoder_flops + self._meter.get(f"{label}/adapt") if adapted is not None else fresh.flops)
+        return state, report, self._meter.get(label) + refresh_cost
 
     # -- one seed ----------------------------------------------------------------------------
     def run_seed(self, seed: int) -> dict[str, Any]:
@@ -213,11 +299,11 @@ class ContinualRunner:
         self._meter = FlopMeter(self.sc.count_flops)
         self._key = fingerprint(scenario_fingerprint(self.config), seed)
         with RunDirectory(self.out / "seeds" / f"seed-{seed}") as self._rd:
-            result = self._run_seed(seed)
+            result = self._run_periods(seed) if self.sc.protocol == "periods" else self._run_blocks(seed)
             self._rd.finish({"status": "done", "seed": seed, "reused": self._rd.reused, "timings_s": self._rd.timings})
         return result
 
-    def _run_seed(self, seed: int) -> dict[str, Any]:
+    def _run_blocks(self, seed: int) -> dict[str, Any]:
         sc, comps = self.sc, self.config.components
         blocks = self.blocks
         t0 = sc.first_block
@@ -232,24 +318,28 @@ class ContinualRunner:
         started = time.perf_counter()
 
         # Base: SIDs and generator on blocks 1..t0, epoch budget selected on block t0+1
+        ds = self.dataset
         base_rows = rows_upto(t0)
         valid_rows = (base_rows, blocks[t0])
-        ref = self._sids(comps["encoder"], comps["tokenizer"], base_rows, valid_rows, seed, "base")
+        base_encoder_split = encoder_split(ds, base_rows, block_eval_set(ds, *valid_rows, sc.max_len))
+        ref = self._sids(comps["encoder"], comps["tokenizer"], base_encoder_split, ItemSpace.of_rows(ds, base_rows), seed, "base")
         self.base_space = ref.space
         base = PolicyState(ref.space, ref.sids, ref.tokenizer, None)
         valid = self._examples(*valid_rows)
         validate = meter.excluded(self._validator(base, valid, valid_decoder, seed))
-        base.generator = self._fit(base, base_rows, seed, "base/generator", validate=validate)
+        base.generator = self._fit(base, self._block_split(base.space, base_rows), seed, "base/generator", validate=validate)
         full_epochs = sc.full_epochs or self._selected_epochs(base.generator)
         log.info("seed %d: Base trained on blocks 1..%d (%d items); Full will train %d epochs", seed, t0, len(ref.space), full_epochs)
         base_flops = meter.get("base/sids") + meter.get("base/generator")
         states: dict[str, PolicyState] = {p: base for p in self.config.updaters}
         content = None
         if "TIGER-FT" in sc.policies:
-            cref = self._sids(self.config.content["encoder"], self.config.content["tokenizer"], base_rows, valid_rows, seed, "content")
+            cref = self._sids(
+                self.config.content["encoder"], self.config.content["tokenizer"], base_encoder_split, ref.space, seed, "content"
+            )
             content = PolicyState(cref.space, cref.sids, cref.tokenizer, None)
             cvalidate = meter.excluded(self._validator(content, valid, valid_decoder, seed))
-            content.generator = self._fit(content, base_rows, seed, "content/generator", validate=cvalidate)
+            content.generator = self._fit(content, self._block_split(content.space, base_rows), seed, "content/generator", validate=cvalidate)
         cumulative = {p: base_flops for p in self.config.updaters}
         if content is not None:
             cumulative["TIGER-FT"] = meter.get("content/sids") + meter.get("content/generator")
@@ -263,23 +353,22 @@ class ContinualRunner:
             test = self._examples(hist_rows, blocks[t])
             rows: dict[str, dict[str, Any]] = {"Base": {**self._evaluate(base, test, decoder, k, seed), "delta_flops": 0, "train_flops": base_flops}}
             if needs_refresh:
-                refresh = self._sids(comps["encoder"], comps["tokenizer"], hist_rows, None, seed, f"step{t}", previous=refresh or ref)
+                # a refresh trains on the block its validation would use, so it does not validate
+                refresh = self._sids(
+                    comps["encoder"], comps["tokenizer"], encoder_split(ds, hist_rows), ItemSpace.of_rows(ds, hist_rows), seed,
+                    f"step{t}", previous=refresh or ref,
+                )
+            context = rows_upto(t - 1)
             for policy, choice in self.config.updaters.items():
                 prev = states[policy]
                 fresh = refresh if refresh is not None else _Refresh(prev.space, prev.sids, prev.tokenizer, 0)
-                table, report = self._update(policy, choice, prev, fresh, seed, t)
-                keeps = report.get("rows") == "previous"
-                space, tok = (prev.space, prev.tokenizer) if keeps else (fresh.space, fresh.tokenizer)
-                if table.n_items != len(space):
-                    raise SidkitError(
-                        f"sid-updater {choice.name} returned {table.n_items} rows; its report says rows "
-                        f"{report.get('rows')!r}, which have {len(space)} items"
-                    )
-                state = PolicyState(space, table, tok, None)
-                label = f"step{t}/{policy}"
-                state.generator = self._fit(state, adapt_rows, seed, label, context_rows=rows_upto(t - 1), warm=prev.generator, **ft)
+                state, report, delta = self._policy_step(
+                    policy, choice, prev, fresh, seed, t, step_split=None,
+                    finetune_split=partial(self._block_split, target_rows=adapt_rows, context_rows=context),
+                    retrain_split=partial(self._block_split, target_rows=hist_rows),
+                    validation=self._examples(context, adapt_rows), valid_space=None, full_epochs=full_epochs,
+                )
                 states[policy] = state
-                delta = meter.get(label) + (0 if keeps else fresh.flops)
                 cumulative[policy] += delta
                 rows[policy] = {
                     **self._evaluate(state, test, decoder, k, seed),
@@ -289,13 +378,13 @@ class ContinualRunner:
             if "Full" in sc.policies:
                 state = PolicyState(refresh.space, refresh.sids, refresh.tokenizer, None)
                 label = f"step{t}/Full"
-                state.generator = self._fit(state, hist_rows, seed, label, epochs=full_epochs, early_stopping_patience=0)
+                state.generator = self._fit(state, self._block_split(state.space, hist_rows), seed, label, epochs=full_epochs, early_stopping_patience=0)
                 delta = meter.get(label) + refresh.flops
                 rows["Full"] = {**self._evaluate(state, test, decoder, k, seed), "delta_flops": delta, "train_flops": delta}
                 log.info("seed %d step %d: Full recall@%d %.4f", seed, t, k, rows["Full"][f"recall@{k}"])
             if content is not None:
                 label = f"step{t}/TIGER-FT"
-                gen = self._fit(content, adapt_rows, seed, label, context_rows=rows_upto(t - 1), warm=content.generator, **ft)
+                gen = self._fit(content, self._block_split(content.space, adapt_rows, context), seed, label, warm=content.generator, **ft)
                 content = PolicyState(content.space, content.sids, content.tokenizer, gen)
                 cumulative["TIGER-FT"] += meter.get(label)
                 rows["TIGER-FT"] = {
@@ -349,14 +438,16 @@ class ContinualRunner:
         meter = self._meter
         decoder = self._decoder(sc.valid_beam_width)
         started = time.perf_counter()
-        ref = self._sids(comps["encoder"], comps["tokenizer"], rows, (rows, adapt), seed, "pilot")
+        ds = self.dataset
+        split = encoder_split(ds, rows, block_eval_set(ds, rows, adapt, sc.max_len))
+        ref = self._sids(comps["encoder"], comps["tokenizer"], split, ItemSpace.of_rows(ds, rows), seed, "pilot")
         self.base_space = ref.space  # what _examples and _evaluate restrict to, until Base sets its own
         state = PolicyState(ref.space, ref.sids, ref.tokenizer, None)
         select = meter.excluded(self._validator(state, self._examples(rows, adapt), decoder, seed))
-        state.generator = self._fit(state, rows, seed, "pilot/base", validate=select)
+        state.generator = self._fit(state, self._block_split(state.space, rows), seed, "pilot/base", validate=select)
         score = meter.excluded(self._validator(state, self._examples(np.concatenate([rows, adapt]), scored), decoder, seed))
         tuned = self._fit(
-            state, adapt, seed, "pilot/finetune", context_rows=rows, warm=state.generator, validate=score,
+            state, self._block_split(state.space, adapt, rows), seed, "pilot/finetune", warm=state.generator, validate=score,
             epochs=sc.pilot_epochs, early_stopping_patience=0, scheduler=_constant_schedule(),
         )
         epochs = self._selected_epochs(tuned)
@@ -375,13 +466,13 @@ class ContinualRunner:
 
         return block_eval_set(self.dataset, history_rows, target_rows, self.sc.max_len, allowed_items=self.base_space.items)
 
-    def _validator(self, state: PolicyState, valid: EvalSet, decoder: Any, seed: int):
+    def _validator(self, state: PolicyState, valid: EvalSet, decoder: Any, seed: int, space: ItemSpace | None = None):
         depth = self.sc.valid_beam_width
         ks = sorted({depth, *[x for x in (10, 20, 50, 100) if x <= depth], *[x for x in self.sc.ks if x <= depth]})
 
         def validate(generator: Any, current: SIDTable | None = None) -> dict[str, float]:
             probe = PolicyState(state.space, current if current is not None else state.sids, state.tokenizer, generator)
-            return self._evaluate(probe, valid, decoder, depth, seed, ks)
+            return self._evaluate(probe, valid, decoder, depth, seed, ks, space)
 
         return validate
 
@@ -398,7 +489,7 @@ class ContinualRunner:
     # -- all seeds -----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Every seed (finished ones are reused), then the aggregate report."""
-        from sidkit.data import chronological_blocks, load_from_config
+        from sidkit.data import chronological_blocks, load_from_config, period_stream
         from sidkit.training import resolve_device
 
         from .report import build_report, write_report
@@ -406,9 +497,14 @@ class ContinualRunner:
         self.out.mkdir(parents=True, exist_ok=True)
         self.device = str(resolve_device(self.config.run.device))
         self.dataset = load_from_config(self.config.data.config, self.config.data.format)
-        if len(self.dataset.interactions) < self.sc.n_blocks * 2:
+        if self.sc.protocol == "periods":
+            self.periods = period_stream(self.dataset, self.sc.first_share, self.sc.n_periods)
+            if min(len(p) for p in self.periods) == 0:
+                raise SidkitError(f"{len(self.dataset.interactions)} interactions cannot make {self.sc.n_periods} non-empty periods")
+        elif len(self.dataset.interactions) < self.sc.n_blocks * 2:
             raise SidkitError(f"{len(self.dataset.interactions)} interactions cannot make {self.sc.n_blocks} blocks")
-        self.blocks = chronological_blocks(self.dataset, self.sc.n_blocks)
+        else:
+            self.blocks = chronological_blocks(self.dataset, self.sc.n_blocks)
         key = scenario_fingerprint(self.config)
         pilot = self._cached_pilot(key) if self.sc.pilot_epochs else None
         self.finetune_epochs = pilot["epochs"] if pilot else self.sc.finetune_epochs
@@ -431,7 +527,13 @@ class ContinualRunner:
 
 #: scenario keys added after results were first cached, and their defaults: left out of the
 #: fingerprint at the default, so seeds finished before the key existed are still reused
-_LATER_KEYS = {"refresh": "scratch", "refresh_epochs": None, "pilot_epochs": 0, "multi_step_end": 0}
+_LATER_KEYS = {
+    "refresh": "scratch", "refresh_epochs": None, "pilot_epochs": 0, "multi_step_end": 0,
+    "protocol": "blocks", "first_share": 0.6, "n_periods": 4, "generator_modes": {}, "finetune_patience": 0,
+    "refresh_data": "cumulative",
+}
+#: scenario keys that change only the report, never a seed's result
+_REPORT_KEYS = ("seeds", "reference_policy")
 
 
 def scenario_fingerprint(config: ScenarioConfig) -> str:
@@ -443,7 +545,7 @@ def scenario_fingerprint(config: ScenarioConfig) -> str:
         table.pop("content", None)
     table["scenario"] = {
         k: v for k, v in table["scenario"].items()
-        if k != "seeds" and not (k in _LATER_KEYS and v == _LATER_KEYS[k])
+        if k not in _REPORT_KEYS and not (k in _LATER_KEYS and v == _LATER_KEYS[k])
     }
     return fingerprint("continual", table)
 
