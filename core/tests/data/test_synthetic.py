@@ -92,3 +92,51 @@ def test_transitions_beat_popularity(ds):
 def test_more_topics_than_named(tmp_path):
     ds = load_dataset("synthetic", n_users=50, n_items=300, n_topics=25, seq_len_max=12)
     assert ds.meta["planted_topics"].max() <= 24 and len(ds.meta["topic_names"]) == 25
+
+
+def _interactions_digest(ds) -> str:
+    import hashlib
+
+    i = ds.interactions
+    return hashlib.sha256(np.concatenate([i.user, i.item, i.timestamp]).tobytes()).hexdigest()[:16]
+
+
+def test_item_side_drift_off_leaves_the_data_as_it_was():
+    """Pinned: the digests of the default datasets before the drift options existed."""
+    assert _interactions_digest(load_dataset("synthetic")) == "770afbbb0ff2523e"
+    small = dict(n_users=400, n_items=150, n_topics=6, drift=0.8)
+    assert _interactions_digest(load_dataset("synthetic", **small)) == "e3b19c4ab46d773e"
+    assert "moved_items" not in load_dataset("synthetic", **small).meta
+
+
+def _same_topic_share(ds, topics, moved, after: bool) -> float:
+    """Share of the next items after a moved item that share its topic in ``topics``, among
+    transitions before (``after=False``) or after the drift time."""
+    i = ds.interactions
+    same_user = i.user[1:] == i.user[:-1]
+    late = i.timestamp[1:] >= ds.meta["drift_time"]
+    pick = same_user & np.isin(i.item[:-1], moved) & (late if after else ~late)
+    a, b = i.item[:-1][pick], i.item[1:][pick]
+    return float(np.mean(topics[a] == topics[b]))
+
+
+def test_moved_items_change_their_collaborative_neighbourhood_at_the_drift():
+    ds = load_dataset("synthetic", n_users=1500, n_items=300, n_topics=6, item_drift=0.2, follow=0.7, drift_at=0.5)
+    before, after, moved = ds.meta["planted_topics"], ds.meta["planted_topics_after"], ds.meta["moved_items"]
+    assert len(moved) == 60 and np.array_equal(np.flatnonzero(before != after), np.sort(moved))
+    # titles still name the old topic: content cannot see the move
+    names = ds.meta["topic_names"]
+    assert all(ds.catalog.fields[m]["categories"] == [names[before[m]]] for m in moved)
+    assert _same_topic_share(ds, before, moved, after=False) > 0.6 > _same_topic_share(ds, after, moved, after=False)
+    assert _same_topic_share(ds, after, moved, after=True) > 0.6 > _same_topic_share(ds, before, moved, after=True)
+
+
+def test_new_items_appear_only_after_their_release():
+    ds = load_dataset("synthetic", n_users=800, n_items=200, n_topics=5, new_items=0.1, drift_at=0.6)
+    release, i = ds.meta["release_day"], ds.interactions
+    new = np.flatnonzero(np.isfinite(release))
+    assert len(new) == 20 and np.all(release[new] >= ds.meta["drift_time"])
+    assert np.all(i.timestamp >= release[i.item])
+    assert np.isin(new, i.item).sum() >= 15  # released items do get interactions
+    late = i.timestamp >= ds.meta["drift_time"]
+    assert not np.isin(i.item[~late], new).any()

@@ -8,6 +8,13 @@ fixed cycle through each topic's items), else a popular item of a topic drawn fr
 user's current mixture. Users never repeat an item. Timestamps have day resolution;
 about one step in five shares the previous step's day. ``Dataset.meta["planted_topics"]``
 holds each catalog item's topic.
+
+Item-side drift (off by default; the dataset is then unchanged): at ``drift_at`` (a share of
+the interactions in time order) a share ``item_drift`` of the items move to another topic's
+collaborative neighbourhood (its successor cycle and popularity list; titles keep the old
+topic's words), and a share ``new_items`` of the items exist only from a release day after
+it. ``meta["planted_topics_after"]``, ``meta["moved_items"]`` and ``meta["release_day"]``
+record what was planted.
 """
 
 from __future__ import annotations
@@ -77,6 +84,9 @@ class SyntheticConfig(LoadOptions):
     seq_len_max: int = attrs.field(default=30, validator=at_least(2))
     drift: float = attrs.field(default=0.3, validator=between(0.0, 1.0))
     follow: float = attrs.field(default=0.5, validator=between(0.0, 1.0))
+    item_drift: float = attrs.field(default=0.0, validator=between(0.0, 1.0))
+    new_items: float = attrs.field(default=0.0, validator=between(0.0, 0.9))
+    drift_at: float = attrs.field(default=0.6, validator=between(0.0, 1.0))
     seed: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -86,6 +96,12 @@ class SyntheticConfig(LoadOptions):
             raise ValueError(f"seq_len_max must be <= n_items ({self.n_items}): users never repeat an item")
         if self.n_topics > self.n_items:
             raise ValueError(f"n_topics must be <= n_items ({self.n_items}), got {self.n_topics}")
+        if self.item_drift and self.n_topics < 2:
+            raise ValueError("item_drift moves items to another topic: it needs n_topics >= 2")
+
+    @property
+    def item_side_drift(self) -> bool:
+        return bool(self.item_drift or self.new_items)
 
 
 def _pseudo_word(n: int) -> str:
@@ -128,57 +144,114 @@ def _topic_mixtures(rng: np.random.Generator, lengths: np.ndarray, n_topics: int
     return np.cumsum((1 - frac) * start[user] + frac * end[user], axis=1)
 
 
-def _generate(cfg: SyntheticConfig) -> tuple[list[list[int]], np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Item sequences, their days, each item's topic, and each item's fields."""
+def _structure(order: list[np.ndarray], popularity: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Successor cycles (through ``order[t]``, topic t's members in cycle order) and the
+    popularity pool/keys (``popularity[t]``: topic t's members, most popular first): a
+    popular item of topic t is ``pool[searchsorted(keys, t + u)]`` for ``u`` in (0, 1)."""
+    successor = np.empty(sum(len(m) for m in order), dtype=np.int64)
+    weights = []
+    for t, members in enumerate(order):
+        successor[members] = np.roll(members, -1)
+        cdf = np.cumsum(1.0 / np.arange(1, len(members) + 1))  # Zipf popularity
+        weights.append(t + cdf / cdf[-1])  # topic t owns keys in (t, t + 1]
+    return successor, np.concatenate(popularity), np.concatenate(weights)
+
+
+def _drifted(
+    cfg: SyntheticConfig, topic: np.ndarray, order: list[np.ndarray], popularity: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """The moved items, the topics after the move, and each topic's cycle order and
+    popularity order after it (an arriving item takes a random place in both)."""
+    rng = np.random.default_rng([cfg.seed, 1])
+    moved = np.sort(rng.choice(cfg.n_items, size=int(round(cfg.item_drift * cfg.n_items)), replace=False))
+    after = topic.copy()
+    after[moved] = (topic[moved] + rng.integers(1, cfg.n_topics, size=len(moved))) % cfg.n_topics
+
+    def regroup(lists: list[np.ndarray]) -> list[np.ndarray]:
+        out = []
+        for t, members in enumerate(lists):
+            stay = members[after[members] == t]
+            arriving = rng.permutation(moved[after[moved] == t])
+            out.append(np.insert(stay, np.sort(rng.integers(0, len(stay) + 1, size=len(arriving))), arriving))
+        return out
+
+    return moved, after, regroup(order), regroup(popularity)
+
+
+def _generate(cfg: SyntheticConfig) -> tuple[list[list[int]], np.ndarray, np.ndarray, list[dict[str, Any]], dict[str, Any]]:
+    """Item sequences, their days, each item's topic, each item's fields and what item-side
+    drift planted."""
     rng = np.random.default_rng(cfg.seed)
     topic = rng.permutation(np.arange(cfg.n_items) % cfg.n_topics)
     titles = [""] * cfg.n_items
-    successor = np.empty(cfg.n_items, dtype=np.int64)
-    by_popularity, weights = [], []
+    order, popularity = [], []
     for t in range(cfg.n_topics):
         members = rng.permutation(np.flatnonzero(topic == t))
-        successor[members] = np.roll(members, -1)
         for i, title in zip(members, _titles(t, len(members), rng), strict=True):
             titles[i] = title
-        by_popularity.append(rng.permutation(members))
-        cdf = np.cumsum(1.0 / np.arange(1, len(members) + 1))  # Zipf popularity
-        weights.append(t + cdf / cdf[-1])  # topic t owns keys in (t, t + 1]
-    pool, keys = np.concatenate(by_popularity), np.concatenate(weights)
+        order.append(members)
+        popularity.append(rng.permutation(members))
+    successor, pool, keys = _structure(order, popularity)
 
     lengths = rng.integers(cfg.seq_len_min, cfg.seq_len_max + 1, size=cfg.n_users)
     cum = _topic_mixtures(rng, lengths, cfg.n_topics, cfg.drift)
     step_topic = np.minimum((cum < rng.random(len(cum))[:, None] * cum[:, -1:]).sum(axis=1), cfg.n_topics - 1)
-    popular = pool[np.minimum(np.searchsorted(keys, step_topic + rng.random(len(cum))), len(pool) - 1)]
+    u = rng.random(len(cum))
+    popular = pool[np.minimum(np.searchsorted(keys, step_topic + u), len(pool) - 1)]
     follows = rng.random(len(cum)) < cfg.follow
     gaps = np.where(rng.random(len(cum)) < TIE_SHARE, 0, rng.geometric(0.3, size=len(cum)))
+
+    planted: dict[str, Any] = {}
+    step_day = after_drift = release = None
+    if cfg.item_side_drift:  # every step's day is known before its item is drawn
+        starts = np.random.default_rng([cfg.seed, 2]).integers(0, 730, size=cfg.n_users)
+        first = np.cumsum(lengths) - lengths
+        g = gaps.copy()
+        g[first] = starts
+        step_day = np.cumsum(g) - np.repeat(np.cumsum(g)[first] - starts, lengths)
+        drift_day = float(np.quantile(step_day, cfg.drift_at))
+        after_drift = step_day >= drift_day
+        moved, after, order_after, popularity_after = _drifted(cfg, topic, order, popularity)
+        successor_after, pool_after, keys_after = _structure(order_after, popularity_after)
+        popular = np.where(after_drift, pool_after[np.minimum(np.searchsorted(keys_after, step_topic + u), len(pool_after) - 1)], popular)
+        rel_rng = np.random.default_rng([cfg.seed, 4])
+        release = np.full(cfg.n_items, -np.inf)
+        fresh = rel_rng.choice(cfg.n_items, size=int(round(cfg.new_items * cfg.n_items)), replace=False)
+        release[fresh] = rel_rng.uniform(drift_day, np.quantile(step_day, 0.95), size=len(fresh))
+        planted = {"planted_topics_after": after, "moved_items": moved, "release_day": release, "drift_day": drift_day}
 
     sequences, days, j = [], [], 0
     for n in lengths:
         seen: set[int] = set()
         seq: list[int] = []
         for k in range(j, j + n):
-            item = int(successor[seq[-1]] if seq and follows[k] else popular[k])
-            for _ in range(len(successor)):  # walk the successor cycle past seen items
-                if item not in seen:
+            succ = successor_after if after_drift is not None and after_drift[k] else successor
+            item = int(succ[seq[-1]] if seq and follows[k] else popular[k])
+            blocked = seen if release is None else seen | set(np.flatnonzero(release > step_day[k]).tolist())
+            for _ in range(len(succ)):  # walk the successor cycle past seen (or unreleased) items
+                if item not in blocked:
                     break
-                item = int(successor[item])
-            while item in seen:  # the whole topic seen: any unseen item
+                item = int(succ[item])
+            while item in blocked:  # the whole topic blocked: any other item
                 item = int(rng.integers(cfg.n_items))
             seen.add(item)
             seq.append(item)
-        gap = gaps[j : j + n].copy()
-        gap[0] = rng.integers(0, 730)
-        days.append(np.cumsum(gap))
+        if step_day is None:
+            gap = gaps[j : j + n].copy()
+            gap[0] = rng.integers(0, 730)
+            days.append(np.cumsum(gap))
+        else:
+            days.append(step_day[j : j + n])
         sequences.append(seq)
         j += n
     names = topic_names(cfg.n_topics)
     fields = [{"title": titles[i], "categories": [names[topic[i]]]} for i in range(cfg.n_items)]
-    return sequences, np.concatenate(days), topic, fields
+    return sequences, np.concatenate(days), topic, fields, planted
 
 
 def load_synthetic(config: SyntheticConfig) -> Dataset:
     """Generate the synthetic dataset of ``config`` (the same for the same config)."""
-    sequences, days, topic, fields = _generate(config)
+    sequences, days, topic, fields, planted = _generate(config)
     lengths = [len(s) for s in sequences]
     items = np.concatenate(sequences)
     raw = RawInteractions(
@@ -193,6 +266,14 @@ def load_synthetic(config: SyntheticConfig) -> Dataset:
     params = attrs.asdict(config)
     ds = build_dataset(raw, config, fmt="synthetic", name="synthetic", items=catalog, meta={"generator": params})
     kept = np.array([int(i) for i in ds.catalog.item_ids], dtype=np.int64)
-    return attrs.evolve(
-        ds, meta={**ds.meta, "planted_topics": topic[kept], "topic_names": topic_names(config.n_topics)}
-    )
+    meta = {**ds.meta, "planted_topics": topic[kept], "topic_names": topic_names(config.n_topics)}
+    if planted:
+        index = np.full(config.n_items, -1, dtype=np.int64)
+        index[kept] = np.arange(len(kept))
+        meta.update(
+            planted_topics_after=planted["planted_topics_after"][kept],
+            moved_items=index[planted["moved_items"]][index[planted["moved_items"]] >= 0],
+            release_day=START + DAY * planted["release_day"][kept],
+            drift_time=START + DAY * planted["drift_day"],
+        )
+    return attrs.evolve(ds, meta=meta)
