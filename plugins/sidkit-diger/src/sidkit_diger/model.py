@@ -1,0 +1,99 @@
+"""The joint model the training loop optimises: the T5 recommender (``recommender.*``) and the
+tokenizer (``tokenizer.*``), with the gradient bridge between them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from sidkit_grid.api import BOS, EOS, PAD
+from torch import nn
+
+from .assignment import sdud_loss
+from .quantizer import JointTokenizer
+
+__all__ = ["DigerModel", "level_deltas"]
+
+
+def level_deltas(y: torch.Tensor, table: torch.Tensor, offsets: Sequence[int], sid_levels: int) -> torch.Tensor:
+    """``[B, L', d]``: ``(y_l − sg(y_l))·W_l`` per item and level, ``W_l`` the token table's rows
+    of level ``l``. Zero-valued; added to a token's embedding it makes
+    ``shared(c) + (y − sg(y))·W_l``, whose gradient reaches ``y``. Levels past ``y``'s (the
+    conflict level) get zeros."""
+    levels, k = y.shape[1], y.shape[2]
+    parts = [(y[:, level] - y[:, level].detach()) @ table[offsets[level] : offsets[level] + k] for level in range(levels)]
+    out = torch.stack(parts, 1)
+    if sid_levels > levels:
+        out = torch.cat([out, out.new_zeros(len(y), sid_levels - levels, out.shape[-1])], 1)
+    return out
+
+
+class DigerModel(nn.Module):
+    """``forward(batch)`` returns the loss terms of a batch of sliding-window samples.
+
+    ``batch``: ``items [U]`` (the batch's distinct items), ``hist [n, M]`` and ``target [n]``
+    (indices into ``items``; -1 pads ``hist`` on the left). The tokenizer assigns the ``U``
+    items; under ``bridge = "soft"`` their sampled codes are the tokens, embedded with
+    :func:`level_deltas` in the context, the decoder input and (through the tied output
+    table) the target; under ``"detached"`` the tokens are the current SIDs and the
+    recommender's loss does not reach the tokenizer. ``total = L_gen + L_vq + L_recon``,
+    with ``L_σ`` in place of ``L_gen`` under SDUD.
+    """
+
+    def __init__(self, recommender: nn.Module, tokenizer: JointTokenizer, offsets: Sequence[int], bridge: str):
+        super().__init__()
+        self.recommender = recommender
+        self.tokenizer = tokenizer
+        self.offsets = [int(o) for o in offsets]
+        self.bridge = bridge
+        self.register_buffer("token_offsets", torch.tensor(self.offsets, dtype=torch.long), persistent=False)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        tok, rec = self.tokenizer, self.recommender
+        items, hist, target = batch["items"], batch["hist"], batch["target"]
+        a = tok(tok.inputs.index_select(0, items))
+        soft = self.bridge == "soft"
+        current = tok.sids.index_select(0, items)
+        codes = torch.cat([a.codes, current[:, tok.levels :]], 1) if soft else current
+        tokens = codes + self.token_offsets
+        table = rec.get_input_embeddings()
+        sid_levels = tokens.shape[1]
+        deltas = level_deltas(a.y, table.weight, self.offsets, sid_levels) if soft else None
+
+        n, m = hist.shape
+        valid = hist >= 0
+        rows = hist.clamp(min=0)
+        context = torch.where(valid[:, :, None], tokens[rows], PAD).reshape(n, m * sid_levels)
+        context = torch.cat([context, context.new_full((n, 1), EOS)], 1)
+        mask = context != PAD
+        embedded = table(context)
+        if deltas is not None:
+            d = (deltas[rows] * valid[:, :, None, None]).reshape(n, m * sid_levels, -1)
+            embedded = embedded + torch.cat([d, d.new_zeros(n, 1, d.shape[-1])], 1)
+        encoded = rec.encoder(inputs_embeds=embedded, attention_mask=mask).last_hidden_state
+
+        labels = tokens[target]
+        decoder_in = table(torch.cat([labels.new_full((n, 1), BOS), labels[:, :-1]], 1))
+        if deltas is not None:
+            decoder_in = decoder_in + torch.cat([deltas.new_zeros(n, 1, deltas.shape[-1]), deltas[target][:, :-1]], 1)
+        hidden = rec.decoder(inputs_embeds=decoder_in, encoder_hidden_states=encoded, encoder_attention_mask=mask)
+        hidden = hidden.last_hidden_state
+        if getattr(rec.config, "scale_decoder_outputs", False):
+            hidden = hidden * rec.config.d_model**-0.5
+        logits = rec.lm_head(hidden).float()
+        gen = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        if deltas is not None and rec.lm_head.weight is table.weight:
+            # the label's logit with its soft embedding: zero-valued, its gradient reaches y
+            gen = gen - (hidden.float() * deltas[target].float()).sum(-1).mean()
+
+        terms = tok.losses(a)
+        opt = tok.options
+        main = sdud_loss(gen, tok.sigma, opt.sdud_lambda) if opt.learns_sigma else gen
+        total = main + terms["vq"] + terms["recon"]
+        with torch.no_grad():
+            hot = a.z.new_zeros(()) if a.hot is None else a.hot.sum()
+            agree = (a.codes == a.argmax).all(1).sum()
+            parts = [a.z.new_tensor(float(len(items))), agree, hot, a.z.new_ones(()), gen, terms["vq"], terms["recon"]]
+            tok.stats += torch.stack([p.detach().double() for p in parts])
+        return {"total": total, "gen": gen, **terms}

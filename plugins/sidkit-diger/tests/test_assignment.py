@@ -1,0 +1,143 @@
+"""DIGER's assignment: the soft update's exact forward value and its gradients, the bridge
+(soft vs detached), SDUD's equilibrium, FrqUD's frequencies and hot set, STE."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import tiny_config, tiny_tokenizer
+from sidkit_diger.assignment import (
+    AssignOptions,
+    code_logits,
+    explore,
+    hot_items,
+    sdud_loss,
+    soft_select,
+    straight_through,
+    update_frequency,
+)
+from sidkit_diger.model import DigerModel
+from sidkit_diger.quantizer import JointTokenizer
+from sidkit_grid.api import SIDVocab, TigerGenerator
+
+
+def _quantizer(options: AssignOptions, n_items: int = 30, seed: int = 0):
+    tok, emb = tiny_tokenizer(n_items=n_items, seed=seed)
+    sids = tok.assign(emb)
+    q = JointTokenizer.from_rqvae(tok.model, options, torch.from_numpy(sids.codes))
+    q.set_inputs(torch.from_numpy(emb.values))
+    return q, sids
+
+
+def test_soft_update_forward_is_exactly_the_selected_code():
+    gen = torch.Generator().manual_seed(0)
+    book = torch.randn(16, 8, generator=gen, requires_grad=True)
+    r = torch.randn(40, 8, generator=gen)
+    c, y = explore(code_logits(r, book, minmax=True), torch.ones(40), tau=2.0)
+    e = soft_select(book, c, y)
+    assert torch.equal(e, book.detach()[c])  # bitwise, not approximately
+    assert not torch.equal(y, F.one_hot(c, 16).float())  # y itself is soft
+    q, _ = _quantizer(AssignOptions(noise="sdud"))
+    q.train()
+    a = q(q.inputs)
+    for level in range(q.levels):
+        assert torch.equal(a.quantized[:, level], q.codebooks.detach()[level][a.codes[:, level]])
+
+
+def _gen_backward(bridge: str, **options):
+    """One backward of L_gen through the joint model; returns the codebook gradient and the
+    codes the batch selected per level."""
+    torch.manual_seed(0)
+    q, sids = _quantizer(AssignOptions(**options))
+    vocab = SIDVocab(sids.codebook_sizes)
+    rec = TigerGenerator(tiny_config())
+    rec.build(vocab, seed=0)
+    model = DigerModel(rec.model, q, vocab.offsets, bridge).train()
+    items = torch.tensor([2, 7, 11, 19, 23])  # a few items: some codes are nobody's in the batch
+    batch = {"items": items, "hist": torch.tensor([[0, 1], [-1, 2], [3, 1]]), "target": torch.tensor([2, 3, 4])}
+    model(batch)["gen"].backward()
+    with torch.no_grad():
+        a = q.eval()(q.inputs.index_select(0, items))
+    return q.codebooks.grad, a.codes
+
+
+def test_soft_bridge_reaches_codes_no_item_selected_and_detached_reaches_none():
+    grad, codes = _gen_backward("soft", noise="none", sigma_init=0.0)
+    unselected = np.setdiff1d(np.arange(8), codes[:, 0].numpy())
+    assert len(unselected) > 0
+    assert grad is not None and grad[0, unselected].abs().sum() > 0  # the gradient reaches every code through y
+    grad, _ = _gen_backward("detached", noise="none", sigma_init=0.0)
+    assert grad is None or torch.count_nonzero(grad) == 0  # L_gen does not reach the tokenizer at all
+
+
+@pytest.mark.parametrize("gen_loss, lam", [(9.0, 1.7), (1.0, 1.7), (4.0, 1.0)])
+def test_sdud_drives_sigma_to_its_equilibrium(gen_loss, lam):
+    sigma = torch.nn.Parameter(torch.full((3,), 1.0))
+    opt = torch.optim.Adam([sigma], lr=0.02)
+    fixed = torch.tensor(gen_loss)  # L_gen held fixed
+    for _ in range(2000):
+        opt.zero_grad()
+        sdud_loss(fixed, sigma, lam).backward()
+        opt.step()
+    expected = max(0.0, math.sqrt(gen_loss) - lam)
+    assert float(sigma.detach().abs().mean()) == pytest.approx(expected, abs=0.03)
+
+
+def test_frqud_frequencies_and_hot_set_match_a_hand_computed_batch():
+    freq = torch.tensor([0.1, 0.5, 0.3, 0.1])  # K = 4: hot above 1.5 / 4 = 0.375
+    codes = torch.tensor([1, 1, 2, 0, 1])
+    assert hot_items(freq, codes, 1.5).tolist() == [True, True, False, False, True]
+    update_frequency(freq, codes, 0.99)
+    hand = [0.99 * 0.1 + 0.01 * 1 / 5, 0.99 * 0.5 + 0.01 * 3 / 5, 0.99 * 0.3 + 0.01 * 1 / 5, 0.99 * 0.1]
+    assert freq.tolist() == pytest.approx(hand)
+
+
+def test_frqud_gives_noise_to_hot_items_only():
+    q, _ = _quantizer(AssignOptions(noise="frqud", sigma_init=5.0))
+    q.train()
+    with torch.no_grad():
+        first = q.eval()(q.inputs).codes[:, 0]
+        q.train()
+        freq = torch.full((8,), 0.01)
+        freq[first[0]] = 0.5  # item 0's level-1 code is hot, so are the items sharing it
+        hot = first == first[0]
+        draws = []
+        for _ in range(30):
+            q.freq[0] = freq
+            a = q(q.inputs)
+            draws.append(a.codes)
+            assert torch.equal(a.hot, hot)
+            # cold items: deterministic codes and y = softmax(l / tau) at every level
+            assert torch.equal(a.codes[~hot], a.argmax[~hot])
+            logits = code_logits(a.z, q.codebooks[0], True)[~hot]  # min-max over the whole batch
+            torch.testing.assert_close(a.y[~hot, 0], F.softmax(logits / 2.0, -1))
+        draws = torch.stack(draws)
+    assert (draws[:, hot] != draws[0, hot]).any()  # hot items explore
+    update = AssignOptions(noise="frqud")
+    assert update.frequency_gated and not update.learns_sigma
+    assert AssignOptions(noise="both").learns_sigma and not AssignOptions(assignment="ste", noise="both").learns_sigma
+
+
+def test_training_updates_the_frequency_ema_with_the_batch_histogram():
+    q, _ = _quantizer(AssignOptions(noise="frqud"))
+    with torch.no_grad():
+        det = q.eval()(q.inputs).argmax
+        q.train()
+        before = q.freq.clone()
+        q(q.inputs)
+    for level in range(2):
+        hist = torch.bincount(det[:, level], minlength=8).float() / 30
+        torch.testing.assert_close(q.freq[level], 0.99 * before[level] + 0.01 * hist)
+
+
+def test_straight_through_is_hard_forward_identity_backward():
+    logits = torch.randn(5, 6, requires_grad=True)
+    c, y = straight_through(logits)
+    assert torch.equal(y.detach(), F.one_hot(logits.argmax(-1), 6).float())
+    w = torch.randn(5, 6)
+    (y * w).sum().backward()
+    assert torch.equal(logits.grad, w)
