@@ -35,8 +35,10 @@ class DigerModel(nn.Module):
     ``batch``: ``items [U]`` (the batch's distinct items), ``hist [n, M]`` and ``target [n]``
     (indices into ``items``; -1 pads ``hist`` on the left). The tokenizer assigns the ``U``
     items; under ``bridge = "soft"`` their sampled codes are the tokens, embedded with
-    :func:`level_deltas` in the context, the decoder input and (through the tied output
-    table) the target; under ``"detached"`` the tokens are the current SIDs and the
+    :func:`level_deltas` wherever they are inputs (the context and the decoder's teacher-forced
+    input; the targets stay plain labels: a soft label would let the loss pull every target
+    onto the codes the model already predicts, which collapsed the codebooks in our tests);
+    under ``"detached"`` the tokens are the current SIDs and the
     recommender's loss does not reach the tokenizer. ``total = L_gen + L_vq + L_recon``,
     with ``L_σ`` in place of ``L_gen`` under SDUD.
     """
@@ -83,9 +85,6 @@ class DigerModel(nn.Module):
             hidden = hidden * rec.config.d_model**-0.5
         logits = rec.lm_head(hidden).float()
         gen = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-        if deltas is not None and rec.lm_head.weight is table.weight:
-            # the label's logit with its soft embedding: zero-valued, its gradient reaches y
-            gen = gen - (hidden.float() * deltas[target].float()).sum(-1).mean()
 
         terms = tok.losses(a)
         opt = tok.options
