@@ -322,6 +322,76 @@ def test_rqvae_training_lowers_the_reconstruction_loss(ctx):
     assert last["recon"] < 0.3 * first["recon"]
 
 
+def _rqvae_state(tok) -> dict[str, np.ndarray]:
+    return {k: v.copy() for k, v in tok.state()[0].items()}
+
+
+def test_rqvae_finetune_resumes_from_the_current_weights(ctx, monkeypatch):
+    """finetune() = a fresh optimizer's steps from the fitted weights: it equals the same
+    steps run by hand on a copy; no re-initialisation, k-means or re-seeding happens."""
+    import copy
+
+    from sidkit.training import make_generator
+    from sidkit_grid.tokenizers import rqvae as rqvae_module
+    from sidkit_grid.tokenizers.common import run_seed
+    from sidkit_grid.tokenizers.rqvae import epoch_batches
+
+    emb, _ = blobs(n_centres=8, per=25)
+    tok = SMALL["rqvae"](levels=2, codebook_size=8, steps=60, batch_size=64, whiten=True, reseed_every=5)
+    tok.fit(emb, ctx)
+    before = _rqvae_state(tok)
+
+    idle = copy.deepcopy(tok)
+    idle.finetune(emb, ctx, steps=0)
+    after = _rqvae_state(idle)
+    assert after.keys() == before.keys()
+    assert all(after[k].dtype == before[k].dtype and after[k].tobytes() == before[k].tobytes() for k in before)
+
+    reference = copy.deepcopy(tok)
+    for name in ("build_model", "init_codebooks", "reseed_dead"):  # would re-initialise (part of) the model
+        monkeypatch.setattr(tok, name, lambda *a, _n=name, **k: pytest.fail(f"finetune called {_n}"))
+    monkeypatch.setattr(rqvae_module, "fit_whitening", lambda *a: pytest.fail("whitening re-fitted"))
+    tok.finetune(emb, ctx, steps=12, lr=5e-3)
+    assert [h["step"] for h in tok.history] == [1, 12]
+
+    # the same 12 steps by hand: same batches, a fresh Adagrad at lr 5e-3, the fitted weights
+    model = reference.model.train()
+    x = reference.transform(torch.tensor(emb.values))
+    opt = torch.optim.Adagrad(model.parameters(), lr=5e-3, weight_decay=reference.config.weight_decay)
+    batches = epoch_batches(len(x), 64, make_generator(run_seed(reference.config.seed, ctx)))
+    first = None
+    for _ in range(12):
+        items = next(batches)
+        out = model(x[items])
+        loss = rqvae_loss(x[items], out, reference.config.beta)["total"]
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert tok.history[0]["total"] == pytest.approx(first, rel=1e-6)  # step 1 starts where fit() ended
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(tok.model.state_dict()[key], value, rtol=0, atol=0)
+    moved = _rqvae_state(tok)
+    assert not np.array_equal(moved["model.codebooks"], before["model.codebooks"])
+    assert all(np.array_equal(moved[k], before[k]) for k in ("whiten.mean", "whiten.matrix"))
+
+
+def test_rqvae_finetune_errors(ctx):
+    emb, _ = blobs(n_centres=4, per=10)
+    tok = SMALL["rqvae"](levels=1, codebook_size=4, steps=5)
+    with pytest.raises(SidkitError, match="needs a fitted tokenizer"):
+        tok.finetune(emb, ctx, steps=1)
+    tok.fit(emb, ctx)
+    with pytest.raises(SidkitError, match="steps must be an integer >= 0, got -1"):
+        tok.finetune(emb, ctx, steps=-1)
+    with pytest.raises(SidkitError, match="lr must be > 0"):
+        tok.finetune(emb, ctx, steps=1, lr=0.0)
+    with pytest.raises(SidkitError, match="fitted on 32-d inputs; finetune\\(\\) got 5-d"):
+        tok.finetune(ItemEmbeddings(np.zeros((3, 5))), ctx, steps=1)
+    tok.finetune(emb, ctx, steps=2)  # a failed call leaves the tokenizer usable
+    assert tok.assign(emb).n_items == emb.n_items
+
+
 # -- configs and registration ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "cls, kwargs, field",

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sidkit.errors import ArtifactError
+from sidkit.errors import ArtifactError, SidkitError
 from sidkit.training import make_generator
 from sidkit.types import ItemEmbeddings
 
@@ -46,6 +46,8 @@ class RQVAETokenizer(GridTokenizer):
       (``items`` are the batch's item indices); they are added to ``total``;
     - :meth:`build_model`, :meth:`build_optimizer`, :meth:`trainable_parameters`,
       :meth:`state`/:meth:`set_state` can be overridden as usual.
+
+    :meth:`finetune` continues training from the current weights (continual updates).
     """
 
     name = "rqvae"
@@ -55,6 +57,7 @@ class RQVAETokenizer(GridTokenizer):
         self.model: RQVAE | None = None
         self.whitening: tuple[torch.Tensor, torch.Tensor] | None = None  # (mean, matrix)
         self.history: list[dict[str, float]] = []  # losses at step 1, every LOG_EVERY steps, at the end
+        self._resume: tuple[int, float | None] | None = None  # (steps, lr) while finetune() runs fit()
 
     # -- extension points ------------------------------------------------------------------------
     def build_model(self, in_dim: int) -> RQVAE:
@@ -113,23 +116,36 @@ class RQVAETokenizer(GridTokenizer):
         seed = run_seed(cfg.seed, ctx)
         gen = make_generator(seed)
         x = torch.tensor(embeddings.values, dtype=torch.float32, device=device)
-        self.whitening = tuple(t.to(device) for t in fit_whitening(x)) if cfg.whiten else None
+        resume = self._resume
+        if resume is None:
+            self.whitening = tuple(t.to(device) for t in fit_whitening(x)) if cfg.whiten else None
+        elif embeddings.dim != self.dim:
+            raise SidkitError(f"tokenizer {self.name} was fitted on {self.dim}-d inputs; finetune() got {embeddings.dim}-d")
+        else:  # finetune(): the fitted whitening and weights, moved to the device
+            self.whitening = None if self.whitening is None else tuple(t.to(device) for t in self.whitening)
         x = self.transform(x)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = self.build_model(embeddings.dim).to(device)
+        if resume is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                self.model = self.build_model(embeddings.dim).to(device)
+        else:
+            self.model.to(device)
         self.device, self.dim = device, embeddings.dim
         self.on_fit_start(embeddings, ctx)
         opt = self.build_optimizer(self.trainable_parameters())
+        steps = cfg.steps if resume is None else resume[0]
+        if resume is not None and resume[1] is not None:
+            for group in opt.param_groups:
+                group["lr"] = resume[1]
         batches = epoch_batches(len(x), cfg.batch_size, gen)
         usage = torch.zeros(cfg.levels, cfg.codebook_size, dtype=torch.long, device=device)
         self.history = []
         self.model.train()
-        with progress_bar(cfg.steps, ctx, self.name) as bar:
-            for step in range(1, cfg.steps + 1):
+        with progress_bar(steps, ctx, self.name) as bar:
+            for step in range(1, steps + 1):
                 items = next(batches).to(device)
                 xb = x[items]
-                if step == 1 and cfg.kmeans_init:
+                if step == 1 and cfg.kmeans_init and resume is None:
                     self.init_codebooks(xb, gen)
                 out = self.model(xb)
                 terms = self.losses(xb, out, items)
@@ -137,14 +153,35 @@ class RQVAETokenizer(GridTokenizer):
                 terms["total"].backward()
                 opt.step()
                 usage += code_usage(out.codes, cfg.codebook_size)
-                if cfg.reseed_every and step % cfg.reseed_every == 0:
+                if cfg.reseed_every and step % cfg.reseed_every == 0 and resume is None:
                     self.reseed_dead(out, usage == 0)
                     usage.zero_()
-                if step == 1 or step % LOG_EVERY == 0 or step == cfg.steps:
+                if step == 1 or step % LOG_EVERY == 0 or step == steps:
                     self.history.append({"step": step, **{k: float(v.detach()) for k, v in terms.items()}})
                     bar.set_postfix(loss=f"{self.history[-1]['total']:.4f}")
                 bar.update(1)
         self.model.eval()
+
+    def finetune(self, embeddings: ItemEmbeddings, ctx: Any = None, steps: int = 0, *, lr: float | None = None) -> None:
+        """Continue training the fitted tokenizer for ``steps`` mini-batches on ``embeddings``
+        (the same inputs as :meth:`fit`; more or other items are fine, the width must match).
+
+        Training resumes from the current weights: no re-initialisation, no k-means, the
+        fitted whitening kept, no dead-code re-seeding, so code ``k`` stays code ``k``; the
+        optimizer is fresh (the config's, at ``lr`` when given). A subclass's :meth:`fit`
+        wrapper runs as usual (LETTER reads its collaborative view again), and ``history``
+        holds this run's losses. ``steps = 0`` changes nothing."""
+        if not self.fitted or self.model is None:
+            raise SidkitError(f"tokenizer {self.name}: finetune() needs a fitted tokenizer; call fit() or load() first")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise SidkitError(f"tokenizer {self.name}: finetune steps must be an integer >= 0, got {steps!r}")
+        if lr is not None and not lr > 0:
+            raise SidkitError(f"tokenizer {self.name}: finetune lr must be > 0, got {lr!r}")
+        self._resume = (steps, lr)
+        try:
+            self.fit(embeddings, ctx)
+        finally:
+            self._resume = None
 
     @torch.no_grad()
     def reseed_dead(self, out: RQVAEOutput, dead: torch.Tensor) -> None:
