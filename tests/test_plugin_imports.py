@@ -17,6 +17,7 @@ DOCS = ROOT / "sdk_docs" / "plugins"
 
 PUBLIC: dict[str, tuple[str, ...]] = {
     "sidkit_grid": ("sidkit_grid.api",),
+    "sidkit_letter": ("sidkit_letter.api",),
 }
 """Modules another plugin may import, per plugin package (besides the package itself).
 Each must define ``__all__`` and be named in the plugin's page under ``sdk_docs/plugins``."""
