@@ -371,3 +371,71 @@ def test_run_under_torchrun_two_cpu_processes_matches_one(run, tmp_path):
     assert two["n_examples"] == one["n_examples"] == 300
     for name in ("encoder", "tokenizer"):  # rank 0's stages: identical to the one-process run
         assert (out / name / "stage.json").read_text() == (root / "run" / name / "stage.json").read_text()
+
+
+def _requests(items: list[str]) -> list[dict]:
+    return [
+        {"user": "u1", "history": items[:3]},
+        {"history": items[5:6]},
+        {"user": 7, "history": [items[10], items[2], items[40]]},
+    ]
+
+
+def test_predict_answers_every_line_in_order_like_recommend(run):
+    root, _, _ = run
+    items = json.loads((root / "run" / "data" / "items.json").read_text())["item_ids"]
+    requests = _requests(items)
+    (root / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in requests) + "\n")
+    out = sidkit("predict", str(root / "run"), "--input", str(root / "in.jsonl"), "--output", str(root / "out.jsonl"), "-k", "5",
+                 "--batch-size", "2")
+    assert out.returncode == 0, out.stderr
+    assert "wrote 3 recommendation lists" in out.stdout and "0 lines skipped" in out.stdout
+    answers = [json.loads(line) for line in (root / "out.jsonl").read_text().splitlines()]
+    assert [a["line"] for a in answers] == [1, 2, 3] and [a.get("user") for a in answers] == ["u1", None, 7]
+    from sidkit.artifacts import load_sids
+    from sidkit.registry import Registry
+    from sidkit.serving import load_run
+
+    registry = Registry()
+    registry.load_entry_points(["sidkit-toy"])
+    loaded = load_run(root / "run", registry=registry)
+    sids = load_sids(root / "run" / "tokenizer" / "sids.safetensors")
+    for request, answer in zip(requests, answers, strict=True):
+        recs = loaded.recommend(request["history"], 5)
+        assert answer["items"] == [r["item_id"] for r in recs] and len(set(answer["items"])) == 5
+        assert answer["sids"] == [sids.codes[items.index(i)].tolist() for i in answer["items"]]
+    batch = loaded.recommend_batch([r["history"] for r in requests], 5, batch_size=2)
+    for got, one in zip(batch, (loaded.recommend(r["history"], 5) for r in requests), strict=True):
+        assert [g["item_id"] for g in got] == [o["item_id"] for o in one]  # batching pads; scores move in float noise
+        assert [g["score"] for g in got] == pytest.approx([o["score"] for o in one], abs=1e-4)
+
+
+BAD_LINES = [
+    ("{not json", "not valid JSON"),
+    ('["a list"]', 'expected a JSON object with a "history" list'),
+    ('{"history": []}', '"history" must be a non-empty list'),
+    ('{"history": [1.5]}', "item ids are strings (or integers)"),
+    ('{"history": ["no-such-item"]}', "unknown item id(s) 'no-such-item'"),
+    ('{"history": ["ITEM"], "user": [1]}', '"user" must be a string or an integer'),
+]
+
+
+def test_predict_bad_lines_fail_without_writing_or_are_skipped_with_their_line(run):
+    root, _, _ = run
+    items = json.loads((root / "run" / "data" / "items.json").read_text())["item_ids"]
+    good = json.dumps({"history": items[:2]})
+    lines = [good] + [bad.replace("ITEM", items[0]) for bad, _ in BAD_LINES] + [good]
+    (root / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    target = root / "kept.jsonl"
+    target.write_text("previous answers\n")
+    out = sidkit("predict", str(root / "run"), "--input", str(root / "bad.jsonl"), "--output", str(target))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"{root / 'bad.jsonl'}:2: not valid JSON" in out.stderr and "--on-error skip" in out.stderr
+    assert target.read_text() == "previous answers\n"  # nothing written over it
+    assert not [p for p in root.iterdir() if p.name.startswith(".kept.jsonl.")]  # no temp file left
+    out = sidkit("predict", str(root / "run"), "--input", str(root / "bad.jsonl"), "--output", str(target), "--on-error", "skip")
+    assert out.returncode == 0, out.stderr
+    for number, (_, message) in enumerate(BAD_LINES, start=2):
+        assert f"skipped {root / 'bad.jsonl'}:{number}: " in out.stderr and message in out.stderr
+    answers = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [a["line"] for a in answers] == [1, len(lines)] and answers[0]["items"] == answers[1]["items"]

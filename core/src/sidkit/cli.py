@@ -257,6 +257,42 @@ def recommend_cmd(run_dir: Path, history: str, k: int, as_json: bool) -> None:
         click.echo(f"{r['rank']:>3}. {r['item_id']}{title}")
 
 
+@main.command("predict")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help='JSONL, one {"history": [item ids, oldest first], "user": ...} per line.')
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL answers, one per good input line, in input order (written atomically).")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Items per history.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Histories per decoder call.")
+@click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
+              help="A bad input line stops the run (nothing written) or is reported and skipped.")
+def predict_cmd(run_dir: Path, input_path: Path, output_path: Path, k: int, batch_size: int, on_error: str) -> None:
+    """Recommend for every history in a JSONL file with the model in RUN_DIR."""
+    import time
+
+    from .predict import predict_file
+    from .serving import load_run
+
+    run = load_run(run_dir, registry=command_registry())
+    last = [time.monotonic()]
+
+    def progress(n: int) -> None:  # at most every 10 s
+        if time.monotonic() - last[0] >= 10:
+            last[0] = time.monotonic()
+            click.echo(f"{n} histories ranked", err=True)
+
+    summary = predict_file(
+        run, input_path, output_folder(output_path), k=k, batch_size=batch_size, on_error=on_error, progress=progress
+    )
+    for message in summary.errors:
+        click.echo(f"skipped {message}", err=True)
+    if summary.skipped > len(summary.errors):
+        click.echo(f"... and {summary.skipped - len(summary.errors)} more skipped lines", err=True)
+    rate = summary.written / summary.seconds if summary.seconds else 0.0
+    click.echo(f"wrote {summary.written} recommendation lists to {output_path} ({summary.skipped} lines skipped, {rate:.0f} histories/s)")
+
+
 @main.command("inspect")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)

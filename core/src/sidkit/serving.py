@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 
 from .artifacts import StageRecord, load_sids, read_json
 from .config import load_config
 from .context import Context
 from .errors import ArtifactError
 from .registry import Registry, get_registry
-from .types import Ragged, SIDTable
+from .types import Ragged, Rankings, SIDTable
 
 __all__ = ["LoadedRun", "load_run"]
 
@@ -32,8 +33,13 @@ class LoadedRun:
     tokenizer: Any = None
     seed: int = 0
 
+    _index: dict[str, int] | None = attrs.field(default=None, init=False, repr=False)
+
     def item_index(self, history: Sequence[str]) -> list[int]:
-        index = {item: i for i, item in enumerate(self.item_ids)}
+        """Catalog indices of external item ids; an unknown id is an :class:`ArtifactError`."""
+        if self._index is None:
+            self._index = {item: i for i, item in enumerate(self.item_ids)}
+        index = self._index
         unknown = [h for h in history if h not in index]
         if unknown:
             raise ArtifactError(
@@ -42,22 +48,44 @@ class LoadedRun:
             )
         return [index[h] for h in history]
 
-    def recommend(self, history: Sequence[str], k: int = 10) -> list[dict[str, Any]]:
-        """Top-``k`` items after ``history`` (external item ids, oldest first)."""
+    def rank_indices(self, histories: Sequence[Sequence[int]], k: int, batch_size: int = 256) -> Rankings:
+        """The decoder's top-``k`` for catalog-index ``histories``, ``batch_size`` at a time."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        items = self.item_index(history)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         ctx = Context(device=self.device, progress=False, tokenizer=self.tokenizer, seed=self.seed)
-        ranking = self.decoder.rank(self.generator, self.sids, Ragged.from_lists([items]), k, ctx)
+        items, scores = [], []
+        for start in range(0, len(histories), batch_size):
+            ranking = self.decoder.rank(self.generator, self.sids, Ragged.from_lists(histories[start : start + batch_size]), k, ctx)
+            items.append(ranking.items)
+            scores.append(ranking.scores)
+        if not items:
+            return Rankings(np.zeros((0, k), dtype=np.int64))
+        has_scores = all(s is not None for s in scores)
+        return Rankings(np.concatenate(items), np.concatenate(scores) if has_scores else None)
+
+    def _entries(self, ranking: Rankings, row: int) -> list[dict[str, Any]]:
         out = []
-        for rank, item in enumerate(ranking.items[0].tolist(), start=1):
+        for rank, item in enumerate(ranking.items[row].tolist(), start=1):
             if item < 0:
                 break
-            entry = {"rank": rank, "item_id": self.item_ids[item], "title": self.titles[item]}
+            entry = {"rank": rank, "item_id": self.item_ids[item], "title": self.titles[item], "sid": self.sids.codes[item].tolist()}
             if ranking.scores is not None:
-                entry["score"] = float(ranking.scores[0][rank - 1])
+                entry["score"] = float(ranking.scores[row][rank - 1])
             out.append(entry)
         return out
+
+    def recommend(self, history: Sequence[str], k: int = 10) -> list[dict[str, Any]]:
+        """Top-``k`` items after ``history`` (external item ids, oldest first): rank, item
+        id, title, SID and (when the decoder gives one) score."""
+        return self.recommend_batch([history], k)[0]
+
+    def recommend_batch(self, histories: Sequence[Sequence[str]], k: int = 10, batch_size: int = 256) -> list[list[dict[str, Any]]]:
+        """:meth:`recommend` for many histories, decoded ``batch_size`` at a time (one
+        decoder call per batch instead of one per history); same order as ``histories``."""
+        ranking = self.rank_indices([self.item_index(h) for h in histories], k, batch_size)
+        return [self._entries(ranking, row) for row in range(len(histories))]
 
 
 def _verified(run_dir: Path, stage: str) -> dict[str, Any]:
