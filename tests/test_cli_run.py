@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import os
 import subprocess
 import sys
@@ -93,6 +94,8 @@ def test_run_writes_every_artifact_and_prints_the_metrics_table(run):
             assert 0.0 <= split[key] <= 1.0, key
         assert split["n_examples"] == 300  # one leave-one-out example per user
     assert "recall@10" in out.stdout and "markov/recall@10" in out.stdout
+    # counts print as integers in their own columns (a 35k-user count once ran into its neighbour)
+    assert re.search(r"^n_examples +300 +300$", out.stdout, re.M), out.stdout
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "done" and info["ties"] == "keep" and info["seed"] == 3
     assert info["plugins"]["generator"] == {"name": "toy-mlp", "plugin": "sidkit-toy", "version": "0.1.0"}

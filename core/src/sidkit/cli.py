@@ -158,10 +158,12 @@ def config_show(config: Path, overrides: tuple[str, ...]) -> None:
 
 # -- run ---------------------------------------------------------------------------------
 def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
+    from .inspect_run import format_metric
+
     keys = sorted({k for split in metrics.values() for k in split}, key=lambda k: (k.count("/"), k))
-    click.echo(f"{'metric':<24}" + "".join(f"{s:>10}" for s in metrics))
+    click.echo(f"{'metric':<24}" + "".join(f"{s:>12}" for s in metrics))
     for key in keys:
-        click.echo(f"{key:<24}" + "".join(f"{metrics[s].get(key, float('nan')):>10.4f}" for s in metrics))
+        click.echo(f"{key:<24}" + "".join(f"{format_metric(key, metrics[s].get(key, float('nan'))):>12}" for s in metrics))
 
 
 @main.command("run")

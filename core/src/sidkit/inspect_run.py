@@ -9,7 +9,14 @@ from .artifacts import StageRecord, read_json
 from .errors import ArtifactError
 from .stages import ATTEMPT_FILE, PENDING_SUFFIX
 
-__all__ = ["inspect_run", "format_inspection"]
+
+def format_metric(key: str, value: float) -> str:
+    """A metric for a table: counts (``n_…``) as integers, the rest with 4 decimals."""
+    if key.rsplit("/", 1)[-1].startswith("n_") and value == value and float(value).is_integer():
+        return f"{int(value)}"
+    return f"{value:.4f}"
+
+__all__ = ["inspect_run", "format_inspection", "format_metric"]
 
 STAGES = ("encoder", "tokenizer", "generator", "rankings")
 
@@ -75,5 +82,5 @@ def format_inspection(report: dict[str, Any]) -> str:
     if metrics:
         lines.append("metrics (test):")
         for key, value in sorted(metrics.get("test", {}).items()):
-            lines.append(f"  {key:<22} {value:.4f}")
+            lines.append(f"  {key:<22} {format_metric(key, value)}")
     return "\n".join(lines)
