@@ -442,3 +442,27 @@ def test_predict_bad_lines_fail_without_writing_or_are_skipped_with_their_line(r
         assert f"skipped {root / 'bad.jsonl'}:{number}: " in out.stderr and message in out.stderr
     answers = [json.loads(line) for line in target.read_text().splitlines()]
     assert [a["line"] for a in answers] == [1, len(lines)] and answers[0]["items"] == answers[1]["items"]
+
+
+def test_seeds_run_each_seed_and_summarise_with_a_paired_test(tmp_path):
+    config = tmp_path / "toy.toml"
+    config.write_text(PIPELINE.replace("epochs = 4", "epochs = 2"))
+    out = sidkit("run", str(config), "--out", str(tmp_path / "multi"), "--seeds", "0,1,2")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "multi" / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1, 2]
+    per_seed = [json.loads((tmp_path / "multi" / f"seed-{s}" / "metrics.json").read_text()) for s in (0, 1, 2)]
+    assert [json.loads((tmp_path / "multi" / f"seed-{s}" / "run.json").read_text())["seed"] for s in (0, 1, 2)] == [0, 1, 2]
+    row = summary["metrics"]["test"]["recall@10"]
+    values = [m["test"]["recall@10"] for m in per_seed]
+    assert row["seeds"] == values and row["mean"] == pytest.approx(sum(values) / 3)
+    assert row["std"] == pytest.approx((sum((v - row["mean"]) ** 2 for v in values) / 2) ** 0.5)
+    test = summary["paired_test"]
+    # per-user means over seeds average back to the seeds' mean recall; Markov's to its own figure
+    assert test["n_users"] == 300 and test["model_mean"] == pytest.approx(row["mean"])
+    assert test["baseline_mean"] == pytest.approx(per_seed[0]["test"]["markov/recall@10"])
+    assert test["mean_diff"] == pytest.approx(test["model_mean"] - test["baseline_mean"])
+    assert test["better"] + test["worse"] <= 300 and (test["p"] is None or 0 <= test["p"] <= 1)
+    assert "Paired test on recall@10" in out.stdout and "| recall@10 | test |" in out.stdout
+    bad = sidkit("run", str(config), "--out", str(tmp_path / "bad"), "--seeds", "0,x")
+    assert bad.returncode == 2 and "seeds must be integers" in bad.stderr

@@ -174,7 +174,8 @@ def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
     "--nproc", type=click.IntRange(min=1), default=1, show_default=True,
     help="Processes on this machine (torchrun): one per GPU, or CPU processes with gloo.",
 )
-def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...], nproc: int) -> None:
+@click.option("--seeds", metavar="S,S,...", help="Run once per seed into OUT/seed-S and summarise (e.g. 0,1,2).")
+def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...], nproc: int, seeds: str | None) -> None:
     """Run the pipeline in CONFIG and print the metrics table."""
     import logging
 
@@ -184,6 +185,9 @@ def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...], nproc: i
     registry = command_registry()
     cfg = load_config(config, registry, overrides)  # all config errors before any work
     out = output_folder(out or Path("runs") / config.stem)
+    if seeds is not None:
+        _run_seeds(cfg, out, seeds, nproc, registry)
+        return
     if nproc > 1:
         sys.exit(_torchrun(nproc, config, out, overrides))
     from .pipeline import Pipeline
@@ -199,6 +203,20 @@ def run_cmd(config: Path, out: Path | None, overrides: tuple[str, ...], nproc: i
         click.echo(f"reused stages: {', '.join(reused)}")
     _print_metrics(result.metrics)
     click.echo(f"run directory: {out}")
+
+
+def _run_seeds(cfg, out: Path, seeds: str, nproc: int, registry) -> None:
+    from .seeds import parse_seeds, run_seeds
+
+    try:
+        chosen = parse_seeds(seeds)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--seeds") from None
+    if nproc > 1:
+        raise click.BadParameter("runs seeds one after another in this process; use it without --nproc", param_hint="--seeds")
+    summary = run_seeds(cfg, out, chosen, registry=registry)
+    click.echo((out / "summary.md").read_text(encoding="utf-8"), nl=False)
+    click.echo(f"run directories: {out}/seed-{{{','.join(map(str, summary['seeds']))}}}; summary: {out / 'summary.json'}")
 
 
 def _torchrun(nproc: int, config: Path, out: Path, overrides: tuple[str, ...]) -> int:
