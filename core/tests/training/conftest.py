@@ -39,12 +39,30 @@ def run_script(args: dict, *, torchrun: int = 0, timeout: float = 120) -> subpro
     return proc
 
 
+def kill_when_ready(args: dict) -> None:
+    """Start the script with ``args`` (which name a ``kill_at`` loss call), wait until it
+    prints READY there and SIGKILL it mid-step."""
+    import signal
+
+    victim = subprocess.Popen(script_cmd(args), env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = victim.stdout.readline()
+        assert line.strip() == "READY", line + victim.stderr.read()
+        os.kill(victim.pid, signal.SIGKILL)
+        assert victim.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        victim.kill()
+        victim.communicate()
+
+
 @pytest.fixture
 def script():
-    """``script.cmd(args, torchrun=n)``, ``script.env()``, ``script.run(args, torchrun=n)``."""
+    """``script.cmd(args, torchrun=n)``, ``script.env()``, ``script.run(args, torchrun=n)``,
+    ``script.kill(args)`` (:func:`kill_when_ready`)."""
 
     class Script:
         cmd, env, run = staticmethod(script_cmd), staticmethod(script_env), staticmethod(run_script)
+        kill = staticmethod(kill_when_ready)
 
     return Script
 

@@ -4,9 +4,6 @@ per-group rates scaled by the schedule, exact resume, and old fingerprints kept.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 
 import pytest
@@ -19,9 +16,10 @@ from sidkit.training import (
     SchedulerConfig,
     TrainConfig,
     config_fingerprint,
-    fit,
     param_groups,
 )
+from test_loop import Interrupted
+from test_loop import _fit as fit_task
 
 GROUPS = {"net.3.": ParamGroupConfig(lr=0.01, weight_decay=0.5)}
 CFG = TrainConfig(
@@ -32,28 +30,6 @@ CFG = TrainConfig(
     checkpoint_every_steps=4,
     progress=False,
 )
-
-
-class Interrupted(Exception):
-    pass
-
-
-def _fit(task, cfg=CFG, *, workdir=None, interrupt_at=None):
-    x, y = task.make_data(90)
-    calls = [0]
-
-    def loss_fn(m, batch):
-        calls[0] += 1
-        if calls[0] == interrupt_at:
-            raise Interrupted
-        return task.loss_fn(m, batch)
-
-    model = task.make_model()
-    result = fit(
-        model, loss_fn=loss_fn, n_examples=90, make_batch=task.batch_maker(x, y), cfg=cfg, seed=3,
-        device="cpu", workdir=workdir,
-    )  # fmt: skip
-    return model, result, calls[0]
 
 
 def test_longest_prefix_wins_and_the_rest_keep_the_base_settings(task):
@@ -80,6 +56,10 @@ def test_config_errors_name_the_key():
     assert issues[0].path == "train.optim.groups['tokenizer.']" and "lr must be > 0.0, got -1.0" in issues[0].message
     with pytest.raises(ValueError, match="groups keys must be non-empty"):
         OptimConfig(groups={"": ParamGroupConfig(lr=1.0)})
+
+
+def _fit(task, cfg=CFG, **kwargs):
+    return fit_task(task, cfg, validate=False, **kwargs)
 
 
 def test_each_group_trains_at_its_own_rate_scaled_by_the_schedule(task):
@@ -116,18 +96,7 @@ def test_sigkill_then_resume_with_groups_matches_unbroken_run(script, tmp_path):
     args = {"n": 90, "epochs": 3, "batch_size": 16, "checkpoint_every": 4, "dropout": 0.3,
             "groups": {"net.3.": {"lr": 0.005, "weight_decay": 0.2}}}  # fmt: skip
     killed = tmp_path / "killed"
-    victim = subprocess.Popen(
-        script.cmd({**args, "workdir": str(killed), "out": str(tmp_path / "never"), "kill_at": 11}),
-        env=script.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        line = victim.stdout.readline()
-        assert line.strip() == "READY", line + victim.stderr.read()
-        os.kill(victim.pid, signal.SIGKILL)  # mid-step 11 of 18, after the checkpoint of step 8
-        assert victim.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        victim.kill()
-        victim.communicate()
+    script.kill({**args, "workdir": str(killed), "out": str(tmp_path / "never"), "kill_at": 11})  # after step 8's checkpoint
     script.run({**args, "workdir": str(tmp_path / "ref"), "out": str(tmp_path / "ref")})
     script.run({**args, "workdir": str(killed), "out": str(tmp_path / "resumed")})
     with open(f"{tmp_path / 'resumed'}-rank0.json") as f:
