@@ -156,7 +156,7 @@ def test_bad_config_values_name_the_key(table, path, message):
 
 def test_defaults_and_a_partial_optim_table_keep_the_tokenizer_group():
     cfg, issues = structure({"train": {"optim": {"lr": 2e-3}}}, DigerConfig, "generator")
-    assert not issues and cfg.train.optim.lr == 2e-3 and cfg.train.optim.groups["tokenizer."].lr == 1e-4
+    assert not issues and cfg.train.optim.lr == 2e-3 and cfg.train.optim.groups["tokenizer."].lr == 1e-6
     d = DigerConfig()
     assert (d.encoder_layers, d.decoder_layers, d.d_model, d.d_ff, d.num_heads, d.d_kv) == (6, 6, 128, 512, 4, 64)
     assert (d.tau, d.sdud_lambda, d.ema_decay, d.hot_ratio, d.train.optim.weight_decay) == (2.0, 1.7, 0.99, 1.5, 0.05)
@@ -174,3 +174,27 @@ def test_plugin_registers_both_components(sidkit_registry):
     assert isinstance(sidkit_registry.build("generator", "diger"), DigerGenerator)
     spec = sidkit_registry.get("generator", "diger")
     assert spec.provides == ("stepwise-generation",)
+
+
+def test_doc_page_lists_every_option():
+    from pathlib import Path
+
+    import attrs
+    from sidkit_grid.api import TigerConfig
+
+    doc = Path(__file__).resolve().parents[3] / "sdk_docs" / "plugins" / "diger.md"
+    if not doc.exists():
+        pytest.skip(f"{doc} not found (not a source checkout)")
+    text = doc.read_text(encoding="utf-8")
+    own = [f.name for f in attrs.fields(DigerConfig) if f.name not in {g.name for g in attrs.fields(TigerConfig)}]
+    changed = ["encoder_layers", "decoder_layers", "d_ff", "num_heads", "dedup_size", "train"]
+    missing = [name for name in own + changed if f"`{name}`" not in text]
+    assert not missing, f"diger.md does not document {missing}"
+
+
+def test_plugin_module_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, sidkit_diger.plugin; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -35,13 +35,16 @@ class DigerTokenizerConfig(RQVAEConfig):
 
 
 def _tokenizer_group() -> dict[str, ParamGroupConfig]:
-    return {TOKENIZER_PREFIX: ParamGroupConfig(lr=1e-4)}
+    return {TOKENIZER_PREFIX: ParamGroupConfig(lr=1e-6)}
 
 
 @attrs.frozen(kw_only=True)
 class DigerOptimConfig(GridOptimConfig):
     """AdamW, recommender lr 1e-3, weight decay 0.05 (the authors'), and the tokenizer at
-    lr 1e-4 (``groups``; the issue's range is 1e-4 to 1e-6, the authors' Beauty script 5e-4)."""
+    lr 1e-6 (``groups``; the issue's range is 1e-4 to 1e-6, the authors' Beauty script 5e-4).
+    An RQ-VAE's latents are small (pretrained on MiniLM vectors: reconstruction MSE ~1e-3),
+    and Adam moves every weight by about lr per step: on the synthetic data one epoch at
+    1e-5 changed 99 % of the SIDs, at 1e-6 33 %."""
 
     lr: float = attrs.field(default=1e-3, validator=in_range(0.0, lo_open=True))
     weight_decay: float = attrs.field(default=0.05, validator=in_range(0.0))
