@@ -4,6 +4,8 @@ collisions, batching and the generator contract."""
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -264,3 +266,25 @@ def test_registered_with_defaults():
     decoder = get_registry().build("decoder", "beam", None)
     assert isinstance(decoder, Decoder)
     assert (decoder.config.beam_width, decoder.config.constrained) == (20, True)
+
+
+def test_decoder_only_decoding_logs_no_transformers_deprecation():
+    """The KV cache is read under its current name: transformers' "`past_key_values` ...
+    deprecated" warning (logged once per process) never appears when decoding."""
+    import subprocess
+    import sys
+
+    code = (
+        "from seq_toys import built, random_histories, random_sids\n"
+        "from sidkit.context import Context\n"
+        "from sidkit_grid.decoding.beam import BeamDecoder\n"
+        "from sidkit_grid.configs import BeamConfig\n"
+        "sids = random_sids(30, (4, 4, 4), seed=0)\n"
+        "gen = built('decoder-only', sids)\n"
+        "BeamDecoder(BeamConfig(beam_width=5)).rank(gen, sids, random_histories(4, 30, seed=1), 5, Context())\n"
+    )
+    tests = str(Path(__file__).parent)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tests, timeout=300,
+                          env={**os.environ, "PYTHONPATH": tests, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "deprecated" not in proc.stderr, proc.stderr[-2000:]

@@ -84,7 +84,9 @@ class DecoderOnlyGenerator(SIDGenerator):
             input_ids=context, attention_mask=mask, position_ids=_positions(mask), use_cache=True
         )
         keep = mask[:, None, :, None].to(out.last_hidden_state.dtype)  # zero padded keys/values: finite, masked
-        layers = out.past_key_values.layers
+        # transformers >= 5.2x names the cache ``cache`` (``past_key_values`` warns); 5.0/5.1 only have the old name
+        cache = out.cache if "cache" in out else out.past_key_values
+        layers = cache.layers
         keys = [layer.keys * keep for layer in layers]
         values = [layer.values * keep for layer in layers]
         n = len(keys)
