@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tiny_config, tiny_tokenizer
+from diger_toys import tiny_config, tiny_tokenizer
 from sidkit_diger.assignment import (
     AssignOptions,
     code_logits,

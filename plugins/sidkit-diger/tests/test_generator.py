@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config, tiny_tokenizer
+from diger_toys import tiny_config, tiny_tokenizer
 from sidkit.config.structure import structure
 from sidkit.context import Context
 from sidkit.errors import SidkitError
