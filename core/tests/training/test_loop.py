@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -73,6 +74,8 @@ def test_fit_learns_and_reports(task, tmp_path):
     assert result.best_metric == max(r["acc"] for r in result.history)
     assert (tmp_path / "best.safetensors").exists() and (tmp_path / "checkpoints" / "latest.json").exists()
     assert math.isclose(result.history[-1]["lr"], 0.0, abs_tol=1e-12)  # linear decay ends at 0
+    logged = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert logged == json.loads(json.dumps(result.history))  # every epoch, as recorded
 
 
 @pytest.mark.parametrize(("interrupt_at", "last_checkpoint"), [(14, 12), (17, 15)])
@@ -86,6 +89,9 @@ def test_interrupted_run_resumes_bitwise(task, tmp_path, interrupt_at, last_chec
     assert _same_params(ref, model)
     assert [r["acc"] for r in result.history] == [r["acc"] for r in ref_result.history]
     assert [r["train_loss"] for r in result.history] == pytest.approx([r["train_loss"] for r in ref_result.history])
+    # the log of the resumed run has every epoch once, like the unbroken run's
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3, 4]
     # a finished run resumes to "nothing left to do"
     again, again_result, calls = _fit(task, workdir=tmp_path / "run")
     assert calls == 0 and again_result.history == result.history

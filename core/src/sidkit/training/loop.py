@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_FILE = "best.safetensors"
+TRAIN_LOG = "train_log.jsonl"  # the history so far, one JSON record per epoch (rewritten each epoch)
 _PERMUTATION_STREAM, _TRAIN_RNG_STREAM = 0, 1
 # settings that do not change the numbers a run produces; a resume may change them
 _COSMETIC = ("progress", "log_every_steps", "checkpoint_every_steps")
@@ -318,6 +319,10 @@ class _Trainer:
         s.done = last or s.stopped_early
         if self.info.is_main:
             log.info("epoch %d: %s", epoch + 1, {k: v for k, v in record.items() if k not in ("epoch", "finished_at")})
+            if self.workdir is not None:  # the whole history, so a resumed run's log never repeats an epoch
+                from ..artifacts import atomic_write_text
+
+                atomic_write_text(self.workdir / TRAIN_LOG, "".join(json.dumps(r, default=float) + "\n" for r in s.history))
         if self.on_epoch_end is not None:
             self.on_epoch_end(epoch + 1, record)
         self._checkpoint()
@@ -436,7 +441,8 @@ def fit(
     - Each epoch appends a record to ``FitResult.history``: ``epoch``, ``global_step``,
       ``train_loss``, ``lr``, ``seconds``, ``samples_per_s``, ``finished_at`` (``time.time()``
       after validation) and, when validated, the metric and ``validate_seconds``.
-    - ``workdir``: checkpoints go to ``workdir/checkpoints`` every
+    - ``workdir``: ``workdir/train_log.jsonl`` holds the history (rewritten after every
+      epoch, for curves and ``sidkit report``); checkpoints go to ``workdir/checkpoints`` every
       ``cfg.checkpoint_every_steps`` steps and at epoch ends; an existing checkpoint is
       resumed when it was written with the same config, ``seed``, ``n_examples``, number of
       processes and ``fingerprint_extra`` (JSON data, e.g. the model config), otherwise
