@@ -51,21 +51,45 @@ def _parse_value(text: str) -> Any:
         return text  # a bare word: take it as a string
 
 
+def _key_parts(key: str) -> list[str] | None:
+    """The segments of an override's dotted key, ``None`` when it is malformed. A key with a
+    quote is read as a TOML dotted key, so a quoted segment may hold dots
+    (``groups."tokenizer.".lr``); other keys split at every dot, as they always did."""
+    if '"' not in key and "'" not in key:
+        parts = key.split(".")
+    else:
+        try:
+            tree: Any = tomllib.loads(f"{key} = 0")
+        except tomllib.TOMLDecodeError:
+            return None
+        parts = []
+        while isinstance(tree, dict) and len(tree) == 1:
+            ((part, tree),) = tree.items()
+            parts.append(part)
+    return parts if parts and all(parts) else None
+
+
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    """Apply ``a.b.c=value`` overrides (value parsed as TOML, else taken as a string)."""
+    """Apply ``a.b.c=value`` overrides (value parsed as TOML, else taken as a string). A key
+    segment in quotes may hold dots: ``generator.train.optim.groups."tokenizer.".lr=1e-5``."""
     issues = []
     for item in overrides:
         key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
-            issues.append(ConfigIssue(f"--set {item}", "expected KEY.PATH=VALUE, e.g. generator.train.epochs=5"))
+        parts = _key_parts(key.strip())
+        if not sep or parts is None:
+            issues.append(ConfigIssue(
+                f"--set {item}",
+                'expected KEY.PATH=VALUE, e.g. generator.train.epochs=5 (quote a segment that holds dots: a."b.c".d=1)',
+            ))  # fmt: skip
             continue
-        parts = key.split(".")
+        key = key.strip()
         table = raw
         for i, part in enumerate(parts[:-1]):
             nxt = table.setdefault(part, {})
             if not isinstance(nxt, dict):
-                issues.append(ConfigIssue(".".join(parts[: i + 1]), f"is {nxt!r}, not a table; cannot set {key}"))
+                issues.append(
+                    ConfigIssue(".".join(map(_key, parts[: i + 1])), f"is {nxt!r}, not a table; cannot set {key}")
+                )
                 break
             table = nxt
         else:
