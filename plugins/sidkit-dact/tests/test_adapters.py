@@ -152,3 +152,10 @@ def test_dact_tokenizer_defaults_are_dacts():
     assert (cfg.dedup, cfg.dedup_size, cfg.cdim_slots, cfg.cdim_hidden, cfg.cdim_tau) == ("digit", 256, 32, 64, 0.1)
     up = get_registry().get("sid-updater", "dact").config()
     assert (up.alpha, up.gamma, up.tau_g, up.anchor, up.rho, up.lr, up.batch_size) == (0.1, 5.0, 1.0, 1.0, 0.3, 1e-4, 1024)
+
+
+def test_dact_tokenizer_assigns_with_the_fixed_digit_vocabulary(fitted_planted):
+    tok, before, _, _ = fitted_planted
+    table = tok.assign(before)
+    assert table.codebook_sizes == (32, 32, 64)  # dedup_size = 64 in the test config, not the largest group
+    assert len(np.unique(table.codes, axis=0)) == table.n_items

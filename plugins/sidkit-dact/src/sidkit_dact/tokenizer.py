@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sidkit.types import ItemEmbeddings, SIDTable
+from sidkit_grid.api import deduplicate
 from sidkit_letter.api import LetterRQVAE, LetterTokenizer
 
 from .cdim import CDIM
@@ -28,6 +30,13 @@ class DactTokenizer(LetterTokenizer):
         model = super().build_model(in_dim)
         model.cdim = CDIM(cfg.latent_dim, cfg.cdim_slots, cfg.cdim_hidden, cfg.cdim_tau)
         return model
+
+    def assign(self, embeddings: ItemEmbeddings) -> SIDTable:
+        """``letter``'s codes (collision rounds, if any) under ``dedup`` *and* ``dedup_size``
+        (``letter``'s own ``assign`` leaves ``dedup_size`` out), so the de-dup level keeps
+        its fixed vocabulary from period to period."""
+        cfg = self.config
+        return deduplicate(self.resolved_codes(embeddings), cfg.codebook_size, cfg.dedup, cfg.dedup_size)
 
     def _structure(self) -> dict[str, Any]:
         cfg = self.config
