@@ -24,7 +24,7 @@ from .artifacts import fsync_dir
 from .errors import ArtifactError, SidkitError
 from .serving import LoadedRun
 
-__all__ = ["PredictSummary", "predict_file", "parse_request", "ON_ERROR"]
+__all__ = ["PredictSummary", "predict_file", "parse_request", "request_fields", "ON_ERROR"]
 
 ON_ERROR = ("fail", "skip")
 
@@ -53,6 +53,12 @@ def parse_request(text: str) -> tuple[Any, list[str]]:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    return request_fields(obj)
+
+
+def request_fields(obj: Any) -> tuple[Any, list[str]]:
+    """``(user, history)`` of a decoded request object ``{"history": [...], "user": ...}``
+    (item ids as strings or integers), or a ``ValueError`` saying what is wrong."""
     if not isinstance(obj, dict) or "history" not in obj:
         raise ValueError('expected a JSON object with a "history" list, e.g. {"user": "u1", "history": ["i3", "i7"]}')
     history = obj["history"]
