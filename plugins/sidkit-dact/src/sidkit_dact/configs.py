@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import attrs
-from sidkit.config.validators import at_least, between, each_at_least, greater_than, in_range, one_of
+from sidkit.config.validators import at_least, between, greater_than, in_range, one_of
 from sidkit_letter.api import LetterConfig
 
 __all__ = ["DactConfig", "DactUpdaterConfig", "FrozenConfig", "FinetuneConfig", "ReformerConfig"]
 
 
-def _tuple_of_ints(value):
-    return tuple(int(v) for v in value)
-
-
-def _digit_only(inst, attribute, value) -> None:
-    if value and inst.dedup != "digit":
-        raise ValueError(f"{attribute.name} needs dedup = 'digit' (the level it sizes), got dedup = {inst.dedup!r}")
+_LETTER = attrs.fields_dict(LetterConfig)  # re-declared fields keep letter's converters and validators
 
 
 @attrs.frozen(kw_only=True)
@@ -28,7 +22,7 @@ class DactConfig(LetterConfig):
     from period to period as part of the tokenizer's state."""
 
     hidden_dims: tuple[int, ...] = attrs.field(
-        default=(512, 256, 128, 64), converter=_tuple_of_ints, validator=each_at_least(1)
+        default=(512, 256, 128, 64), converter=_LETTER["hidden_dims"].converter, validator=_LETTER["hidden_dims"].validator
     )
     levels: int = attrs.field(default=3, validator=between(1, 16))
     cf_weight: float = attrs.field(default=0.02, validator=at_least(0.0))
@@ -36,7 +30,7 @@ class DactConfig(LetterConfig):
     div_weight: float = attrs.field(default=0.0, validator=at_least(0.0))
     sinkhorn_train: bool = False
     collision_rounds: int = attrs.field(default=0, validator=at_least(0))
-    dedup_size: int = attrs.field(default=256, validator=[between(0, 65536), _digit_only])
+    dedup_size: int = attrs.field(default=256, validator=_LETTER["dedup_size"].validator)
     cdim_slots: int = attrs.field(default=32, validator=at_least(1))
     cdim_hidden: int = attrs.field(default=64, validator=at_least(2))
     cdim_tau: float = attrs.field(default=0.1, validator=greater_than(0.0))
