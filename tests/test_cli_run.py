@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import errno
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -239,12 +239,18 @@ def test_component_object_missing_protocol_methods_is_rejected(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").glob("*.toml") if not p.stem.endswith("-continual"))
+def _is_scenario(path: Path) -> bool:
+    """A `sidkit continual` scenario (it has a [scenario] table), not a pipeline."""
+    with path.open("rb") as f:
+        return "scenario" in tomllib.load(f)
+
+
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").glob("*.toml") if not _is_scenario(p))
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_every_shipped_example_config_resolves(example):
-    """Pipelines (`sidkit run`); the continual scenarios (`*-continual.toml`) are sidkit-continual's."""
+    """Pipelines (`sidkit run`); the continual scenarios (with a [scenario] table) are sidkit-continual's."""
     from sidkit.config import load_config
     from sidkit.registry import get_registry
 
