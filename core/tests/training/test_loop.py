@@ -6,9 +6,10 @@ import json
 import math
 import time
 
+import attrs
 import pytest
 import torch
-from sidkit.errors import ArtifactError
+from sidkit.errors import ArtifactError, SidkitError
 from sidkit.training import NonFiniteLossError, OptimConfig, SchedulerConfig, TrainConfig, fit, load_weights
 
 CFG = TrainConfig(
@@ -214,3 +215,49 @@ def test_progress_bar_runs(task, capsys):
     cfg = TrainConfig(epochs=1, batch_size=16, log_every_steps=2, progress=True)
     _fit(task, cfg, validate=False)
     assert "samples_s" in capsys.readouterr().err
+
+
+class _FakeWriter:
+    """Stands in for TensorBoard's SummaryWriter: records what the loop writes."""
+
+    def __init__(self, logdir):
+        self.logdir, self.scalars, self.closed = logdir, [], False
+
+    def add_scalar(self, tag, value, global_step):
+        self.scalars.append((tag, value, global_step))
+
+    def flush(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+def test_tensorboard_gets_every_epoch_record_and_changes_nothing_else(task, tmp_path, monkeypatch):
+    import sidkit.training.loop as loop
+
+    writers = []
+    monkeypatch.setattr(loop, "_summary_writer", lambda logdir: writers.append(_FakeWriter(logdir)) or writers[-1])
+    ref_model, ref, _ = _fit(task, workdir=tmp_path / "plain")
+    model, result, _ = _fit(task, attrs.evolve(CFG, tensorboard=True), workdir=tmp_path / "tb")
+    (writer,) = writers
+    assert writer.logdir == tmp_path / "tb" / "tensorboard" and writer.closed
+    for record in result.history:
+        logged = {tag: v for tag, v, step in writer.scalars if step == record["epoch"]}
+        assert logged["train_loss"] == record["train_loss"] and logged["acc"] == record["acc"] and logged["lr"] == record["lr"]
+    assert [r["acc"] for r in result.history] == [r["acc"] for r in ref.history] and _same_params(ref_model, model)
+
+
+def test_tensorboard_without_the_package_is_a_clear_error(task, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("No module named 'tensorboard'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    with pytest.raises(SidkitError, match="train.tensorboard = true needs the tensorboard package: pip install tensorboard"):
+        _fit(task, attrs.evolve(CFG, tensorboard=True), workdir=tmp_path)

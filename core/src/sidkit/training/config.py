@@ -89,6 +89,8 @@ class TrainConfig:
     bfloat16 autocast; weights, optimizer state and checkpoints stay float32.
     ``group_by_length``: when the trainer knows each sample's length, batches hold samples
     of similar length (less padding; the epoch is still a random permutation).
+    ``tensorboard``: also write every epoch's record as TensorBoard scalars to
+    ``<workdir>/tensorboard`` (needs the ``tensorboard`` package; changes nothing else).
     """
 
     epochs: int = attrs.field(default=10, validator=in_range(1))
@@ -104,3 +106,4 @@ class TrainConfig:
     group_by_length: bool = False
     log_every_steps: int = attrs.field(default=50, validator=in_range(1))
     progress: bool = True
+    tensorboard: bool = False

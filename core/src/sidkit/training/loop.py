@@ -51,7 +51,17 @@ BEST_FILE = "best.safetensors"
 TRAIN_LOG = "train_log.jsonl"  # the history so far, one JSON record per epoch (rewritten each epoch)
 _PERMUTATION_STREAM, _TRAIN_RNG_STREAM = 0, 1
 # settings that do not change the numbers a run produces; a resume may change them
-_COSMETIC = ("progress", "log_every_steps", "checkpoint_every_steps")
+_COSMETIC = ("progress", "log_every_steps", "checkpoint_every_steps", "tensorboard")
+TENSORBOARD_DIR = "tensorboard"
+
+
+def _summary_writer(logdir: Path) -> Any:
+    """A TensorBoard ``SummaryWriter`` for ``logdir``, or a SidkitError when the package is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise SidkitError("train.tensorboard = true needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(log_dir=str(logdir))
 
 
 class NonFiniteLossError(SidkitError, FloatingPointError):
@@ -182,6 +192,11 @@ class _Trainer:
         self._window_loss = torch.zeros((), device=self.device)  # summed on device: no sync per step
         self._window_n = 0
         self._best_in_memory: dict[str, torch.Tensor] | None = None
+        self.tensorboard = None
+        if cfg.tensorboard and self.info.is_main:
+            if self.workdir is None:
+                raise SidkitError("train.tensorboard = true needs a work directory to write to (ctx.workdir / fit(workdir=...))")
+            self.tensorboard = _summary_writer(self.workdir / TENSORBOARD_DIR)
         self._resume()
         self.train_model = self.model
         if self.info.distributed:
@@ -323,6 +338,11 @@ class _Trainer:
                 from ..artifacts import atomic_write_text
 
                 atomic_write_text(self.workdir / TRAIN_LOG, "".join(json.dumps(r, default=float) + "\n" for r in s.history))
+            if self.tensorboard is not None:
+                for key, value in record.items():
+                    if key not in ("epoch", "global_step", "finished_at") and isinstance(value, (int, float)):
+                        self.tensorboard.add_scalar(key, value, global_step=epoch + 1)
+                self.tensorboard.flush()
         if self.on_epoch_end is not None:
             self.on_epoch_end(epoch + 1, record)
         self._checkpoint()
@@ -406,6 +426,8 @@ class _Trainer:
                 self._run_epoch(s.epoch, bar)
         finally:
             bar.close()
+            if self.tensorboard is not None:
+                self.tensorboard.close()
         self._restore_best()
         return FitResult(s.best_metric, s.best_epoch, s.epoch, s.global_step, list(s.history), s.stopped_early)
 
