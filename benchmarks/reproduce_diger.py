@@ -10,7 +10,8 @@ per row, everything else equal:
 - ``frqud``, ``sdud``, ``both``: ``diger`` with that uncertainty decay (soft bridge);
 - ``detached``: ``diger``, FrqUD, ``bridge = "detached"`` (the authors' released code);
 - ablations, on the first seed only: ``no-ud`` (Gumbel noise of scale 1 for every item),
-  ``no-gumbel`` (no noise: deterministic softmax), ``gaussian`` (Gaussian noise, FrqUD).
+  ``no-gumbel`` (no noise: deterministic softmax), ``no-soft-update`` (FrqUD, only the
+  selected codes learn), ``gaussian`` (Gaussian noise, FrqUD).
 
 The dataset's example config (``examples/<dataset>-diger.toml``) gives the rest; the
 options passed shrink it. It prints a markdown table per dataset (test R@10, N@10, R@5,
@@ -78,7 +79,7 @@ DATASETS = {  # name: (label, data folder under --data-dir, files, data.path is 
 PUBLISHED = {
     "two-stage": (0.0610, 0.0331), "ste": (0.0134, 0.0067), "frqud": (0.0683, 0.0372),
     "sdud": (0.0657, 0.0361), "both": (0.0696, 0.0376),
-    "no-ud": (0.0679, None), "no-gumbel": (0.0283, None), "gaussian": (0.0620, None),
+    "no-ud": (0.0679, None), "no-gumbel": (0.0283, None), "no-soft-update": (0.0650, None), "gaussian": (0.0620, None),
 }
 VARIANTS: dict[str, dict[str, Any]] = {  # generator keys over the config's diger table
     "two-stage": {"name": "tiger"},
@@ -91,6 +92,7 @@ VARIANTS: dict[str, dict[str, Any]] = {  # generator keys over the config's dige
 ABLATIONS: dict[str, dict[str, Any]] = {
     "no-ud": {"noise": "none", "sigma_init": 1.0},
     "no-gumbel": {"noise": "none", "sigma_init": 0.0},
+    "no-soft-update": {"noise": "frqud", "soft_update": False},
     "gaussian": {"noise": "frqud", "assignment": "gaussian"},
 }
 TEST_KEYS = ("recall@10", "ndcg@10", "recall@5", "ndcg@5")

@@ -48,15 +48,20 @@ def test_soft_update_forward_is_exactly_the_selected_code():
         assert torch.equal(a.quantized[:, level], q.codebooks.detach()[level][a.codes[:, level]])
 
 
-def _gen_backward(bridge: str, **options):
-    """One backward of L_gen through the joint model; returns the codebook gradient and the
-    codes the batch selected per level."""
+def _joint(bridge: str, tokens: str = "argmin", **options):
+    """``(model, quantizer, the tokenizer's SIDs, the T5 generator)`` of a fresh joint model."""
     torch.manual_seed(0)
     q, sids = _quantizer(AssignOptions(**options))
     vocab = SIDVocab(sids.codebook_sizes)
     rec = TigerGenerator(tiny_config())
     rec.build(vocab, seed=0)
-    model = DigerModel(rec.model, q, vocab.offsets, bridge).train()
+    return DigerModel(rec.model, q, vocab.offsets, bridge, tokens).train(), q, sids, rec
+
+
+def _gen_backward(bridge: str, **options):
+    """One backward of L_gen through the joint model; returns the codebook gradient and the
+    codes the batch selected per level."""
+    model, q, _, _ = _joint(bridge, **options)
     items = torch.tensor([2, 7, 11, 19, 23])  # a few items: some codes are nobody's in the batch
     batch = {"items": items, "hist": torch.tensor([[0, 1], [-1, 2], [3, 1]]), "target": torch.tensor([2, 3, 4])}
     model(batch)["gen"].backward()
@@ -72,6 +77,35 @@ def test_soft_bridge_reaches_codes_no_item_selected_and_detached_reaches_none():
     assert grad is not None and grad[0, unselected].abs().sum() > 0  # the gradient reaches every code through y
     grad, _ = _gen_backward("detached", noise="none", sigma_init=0.0)
     assert grad is None or torch.count_nonzero(grad) == 0  # L_gen does not reach the tokenizer at all
+
+
+def test_the_recommender_reads_the_argmin_sids_while_hot_items_explore():
+    # every item gets noise of scale 1: the exploring chain is elsewhere for most items
+    model, q, sids, rec = _joint("soft", noise="none", sigma_init=1.0)
+    a = q(q.inputs)
+    assert torch.equal(a.argmax, q.argmin_codes(q.inputs))  # the argmin chain, not argmax along the sampled one
+    assert (a.codes != a.argmax).any(1).float().mean() > 0.5
+    # L_gen is plain TIGER's teacher-forced loss on the tokenizer's SIDs, though the items explore
+    hist, target = torch.tensor([[0, 1, 2], [-1, 3, 4], [-1, -1, 5]]), torch.tensor([6, 7, 8])
+    batch = {"items": torch.arange(30), "hist": hist, "target": target}
+    labels = torch.from_numpy(rec.item_tokens(sids)[target.numpy()])
+    plain = rec.loss((rec.context(sids, hist.numpy(), None), labels))
+    torch.testing.assert_close(model(batch)["gen"], plain)
+    sampled, *_ = _joint("soft", tokens="sampled", noise="none", sigma_init=1.0)
+    assert not torch.allclose(sampled(batch)["gen"], plain)  # the paper read literally: the T5 reads the samples
+
+
+def test_without_soft_update_only_selected_codes_learn_and_lgen_stops_at_the_tokens():
+    grad, _ = _gen_backward("soft", noise="none", sigma_init=0.0, soft_update=False)
+    assert grad is None or torch.count_nonzero(grad) == 0
+    q, _ = _quantizer(AssignOptions(noise="none", sigma_init=1.0, soft_update=False))
+    a = q.train()(q.inputs)
+    terms = q.losses(a)
+    (terms["vq"] + terms["recon"]).backward()
+    for level in range(q.levels):
+        touched = torch.nonzero(q.codebooks.grad[level].abs().sum(1)).flatten()
+        assert set(touched.tolist()) <= set(a.codes[:, level].tolist())  # hard update: selected codes only
+        assert torch.equal(a.quantized[:, level], q.codebooks.detach()[level][a.codes[:, level]])
 
 
 @pytest.mark.parametrize("gen_loss, lam", [(9.0, 1.7), (1.0, 1.7), (4.0, 1.0)])

@@ -48,6 +48,7 @@ class AssignOptions:
     ema_decay: float = 0.99
     hot_ratio: float = 1.5
     beta: float = 0.25
+    soft_update: bool = True
 
     @classmethod
     def from_config(cls, config) -> AssignOptions:

@@ -111,7 +111,7 @@ class DigerGenerator(TigerGenerator):
         with torch.no_grad():
             quantizer.set_inputs(quantizer.transform(x))
         self.tokenizer_module, self._table, self._stale = quantizer, None, False
-        self.joint = DigerModel(self.model, quantizer, self.vocab.offsets, cfg.bridge)
+        self.joint = DigerModel(self.model, quantizer, self.vocab.offsets, cfg.bridge, cfg.tokens)
 
         windows = self.training_samples(
             ctx.split.train, ctx.split.train_users, getattr(ctx.split, "train_first_target", None)
@@ -178,6 +178,7 @@ class DigerGenerator(TigerGenerator):
             "diger": {
                 **attrs.asdict(quantizer.options),
                 "bridge": self.config.bridge,
+                "tokens": self.config.tokens,
                 "dedup": list(self.dedup),
                 "tokenizer": digest.hexdigest()[:20],
             },
@@ -273,6 +274,7 @@ class DigerGenerator(TigerGenerator):
                 "whiten": bool(q.whiten_mean.numel()),
                 "options": attrs.asdict(q.options),
                 "bridge": self.joint.bridge if self.joint is not None else self.config.bridge,
+                "tokens": self.joint.tokens if self.joint is not None else self.config.tokens,
                 "dedup": list(self.dedup),
             },
         )
@@ -288,12 +290,12 @@ class DigerGenerator(TigerGenerator):
                 int(meta["sid_levels"]), AssignOptions(**meta["options"]), bool(meta["whiten"]),
             )  # fmt: skip
             dedup = (str(meta["dedup"][0]), int(meta["dedup"][1]))
-            bridge = str(meta["bridge"])
+            bridge, tokens = str(meta["bridge"]), str(meta.get("tokens", "sampled"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{path / TOKENIZER_META}: lacks or garbles {exc}") from None
         load_weights(path / TOKENIZER_WEIGHTS, q)
         if q.sids.shape[1] != self.vocab.n_levels:
             raise ArtifactError(f"{path}: the tokenizer's SIDs have {q.sids.shape[1]} levels, the vocabulary {self.vocab.n_levels}")
         self.tokenizer_module, self.dedup = q.eval(), dedup
-        self.joint = DigerModel(self.model, q, self.vocab.offsets, bridge).eval()
+        self.joint = DigerModel(self.model, q, self.vocab.offsets, bridge, tokens).eval()
         self._table, self._stale = None, False

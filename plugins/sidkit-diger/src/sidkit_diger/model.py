@@ -34,21 +34,27 @@ class DigerModel(nn.Module):
 
     ``batch``: ``items [U]`` (the batch's distinct items), ``hist [n, M]`` and ``target [n]``
     (indices into ``items``; -1 pads ``hist`` on the left). The tokenizer assigns the ``U``
-    items; under ``bridge = "soft"`` their sampled codes are the tokens, embedded with
-    :func:`level_deltas` wherever they are inputs (the context and the decoder's teacher-forced
-    input; the targets stay plain labels: a soft label would let the loss pull every target
-    onto the codes the model already predicts, which collapsed the codebooks in our tests);
-    under ``"detached"`` the tokens are the current SIDs and the
+    items; under ``bridge = "soft"`` their codes are the tokens (``tokens = "argmin"``: the
+    argmin chain's, the SIDs inference gives; ``"sampled"``: the exploring chain's), embedded
+    with :func:`level_deltas` of that chain's weights wherever they are inputs (the context and
+    the decoder's teacher-forced input; the targets stay plain labels: a soft label would let
+    the loss pull every target onto the codes the model already predicts, which collapsed the
+    codebooks in our tests); without ``soft_update`` no delta is added (L_gen stops at the
+    tokens). Under ``"detached"`` the tokens are the current SIDs and the
     recommender's loss does not reach the tokenizer. ``total = L_gen + L_vq + L_recon``,
     with ``L_σ`` in place of ``L_gen`` under SDUD.
     """
 
-    def __init__(self, recommender: nn.Module, tokenizer: JointTokenizer, offsets: Sequence[int], bridge: str):
+    def __init__(
+        self, recommender: nn.Module, tokenizer: JointTokenizer, offsets: Sequence[int], bridge: str,
+        tokens: str = "argmin",
+    ):  # fmt: skip
         super().__init__()
         self.recommender = recommender
         self.tokenizer = tokenizer
         self.offsets = [int(o) for o in offsets]
         self.bridge = bridge
+        self.tokens = tokens
         self.register_buffer("token_offsets", torch.tensor(self.offsets, dtype=torch.long), persistent=False)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -57,11 +63,14 @@ class DigerModel(nn.Module):
         a = tok(tok.inputs.index_select(0, items))
         soft = self.bridge == "soft"
         current = tok.sids.index_select(0, items)
-        codes = torch.cat([a.codes, current[:, tok.levels :]], 1) if soft else current
+        sampled = self.tokens == "sampled"
+        picked, y = (a.codes, a.y) if sampled else (a.argmax, a.y_argmax)
+        codes = torch.cat([picked, current[:, tok.levels :]], 1) if soft else current
         tokens = codes + self.token_offsets
         table = rec.get_input_embeddings()
         sid_levels = tokens.shape[1]
-        deltas = level_deltas(a.y, table.weight, self.offsets, sid_levels) if soft else None
+        bridged = soft and tok.options.soft_update
+        deltas = level_deltas(y, table.weight, self.offsets, sid_levels) if bridged else None
 
         n, m = hist.shape
         valid = hist >= 0

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import attrs
 import torch
+import torch.nn.functional as F
 from sidkit_grid.api import RQVAE
 from torch import nn
 
@@ -27,21 +28,28 @@ __all__ = ["Assignment", "JointTokenizer", "encoder_dims", "STATS"]
 
 STATS = ("seen", "agree", "hot", "steps", "gen", "vq", "recon")
 """What ``JointTokenizer.stats`` sums over the epoch's steps (items seen, items whose
-sampled codes equal the argmax ones, hot items, steps, and the losses)."""
+sampled codes equal their argmin ones, hot items, steps, and the losses)."""
 
 ASSIGN_ROWS = 65_536
 
 
 @attrs.frozen(eq=False)
 class Assignment:
-    """One training assignment of a batch of items: forward ``codes [B, L]`` (sampled),
-    ``argmax [B, L]`` (deterministic, on the same residual path), the weights ``y [B, L, K]``
-    the gradient flows through, ``residuals``/``quantized [B, L, D]`` (``quantized`` is exactly
-    the selected codes), the latent ``z [B, D]`` and which items were ``hot`` (FrqUD)."""
+    """One training assignment of a batch of items.
+
+    - The exploring path (the tokenizer's own losses): ``codes [B, L]`` sampled with noise,
+      their weights ``y [B, L, K]``, ``residuals``/``quantized [B, L, D]`` (``quantized`` is
+      exactly the selected codes).
+    - The deterministic path (what inference assigns, and what the recommender reads):
+      ``argmax [B, L]``, the nearest code of each level's residual along the argmin chain,
+      and its weights ``y_argmax [B, L, K]`` (``softmax(ℓ/τ)``; STE: the straight-through
+      one-hot). Without noise the two paths are one.
+    - The latent ``z [B, D]`` and which items were ``hot`` (FrqUD)."""
 
     codes: torch.Tensor
     argmax: torch.Tensor
     y: torch.Tensor
+    y_argmax: torch.Tensor
     residuals: torch.Tensor
     quantized: torch.Tensor
     z: torch.Tensor
@@ -130,36 +138,50 @@ class JointTokenizer(nn.Module):
     # -- training ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> Assignment:
         """Assign a batch of (transformed) inputs with exploration (training) or plainly
-        (eval: argmax, no noise, the FrqUD frequencies left alone)."""
+        (eval: argmax, no noise, the FrqUD frequencies left alone).
+
+        Two residual chains when some item gets noise: the exploring one (sampled codes; a
+        sampled level-1 code makes the level-2 residual another vector) and the argmin one,
+        whose codes are the SIDs inference gives. The FrqUD frequencies count the argmin
+        codes, and the hot decision is taken on level 1 before this batch's update."""
         opt = self.options
         z = self.encoder(x)
-        r, hot = z, None
-        codes, argmax, ys, residuals, quantized = [], [], [], [], []
-        scales = noise_scale(self.sigma)
+        n = len(z)
+        scales = noise_scale(self.sigma) if self.training else torch.zeros_like(self.sigma)
+        hot = None
+        if self.training and opt.frequency_gated:
+            first = code_logits(z, self.codebooks[0], opt.minmax_logits).argmax(-1)
+            hot = hot_items(self.freq[0], first, opt.hot_ratio)
+        explores = opt.assignment != "ste" and bool((scales > 0).any()) and (hot is None or bool(hot.any()))
+        r = r_det = z
+        paths: dict[str, list[torch.Tensor]] = {k: [] for k in ("codes", "argmax", "y", "y_argmax", "res", "quant")}
         for level in range(self.levels):
             book = self.codebooks[level]
-            logits = code_logits(r, book, opt.minmax_logits)
-            det = logits.argmax(-1)
-            if self.training:
-                if level == 0 and opt.frequency_gated:  # decided on the frequencies before this batch
-                    hot = hot_items(self.freq[0], det, opt.hot_ratio)
-                update_frequency(self.freq[level], det, opt.ema_decay)
+            logits_det = code_logits(r_det, book, opt.minmax_logits)
             if opt.assignment == "ste":
-                c, y = straight_through(logits)
+                det, y_det = straight_through(logits_det)
             else:
-                scale = scales[level].expand(len(r)) if self.training else torch.zeros(len(r), device=r.device)
-                if hot is not None:
-                    scale = scale * hot
-                c, y = explore(logits, scale, opt.tau, opt.assignment)
-            e = soft_select(book, c, y)
-            codes.append(c)
-            argmax.append(det)
-            ys.append(y)
-            residuals.append(r)
-            quantized.append(e)
-            r = r - e
-        stack = lambda xs: torch.stack(xs, 1)  # noqa: E731
-        return Assignment(stack(codes), stack(argmax), stack(ys), stack(residuals), stack(quantized), z, hot)
+                det, y_det = logits_det.argmax(-1), F.softmax(logits_det / opt.tau, dim=-1)
+            if self.training:
+                update_frequency(self.freq[level], det, opt.ema_decay)
+            c, y = det, y_det
+            if explores:
+                scale = scales[level].expand(n) if hot is None else scales[level] * hot
+                c, y = explore(code_logits(r, book, opt.minmax_logits), scale, opt.tau, opt.assignment)
+            e = self._select(book, c, y)
+            e_det = self._select(book, det, y_det) if explores else e
+            for key, value in zip(paths, (c, det, y, y_det, r, e), strict=True):
+                paths[key].append(value)
+            r, r_det = r - e, r_det - e_det
+        out = {k: torch.stack(v, 1) for k, v in paths.items()}
+        return Assignment(
+            out["codes"], out["argmax"], out["y"], out["y_argmax"], out["res"], out["quant"], z, hot
+        )  # fmt: skip
+
+    def _select(self, book: torch.Tensor, codes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The selected codes, with the soft update's gradient (or, without ``soft_update``,
+        only the selected codes' own: the "w/o soft update" ablation)."""
+        return soft_select(book, codes, y) if self.options.soft_update else book.index_select(0, codes)
 
     def losses(self, a: Assignment) -> dict[str, torch.Tensor]:
         """``vq`` = Σ_l [MSE(e_l, sg r_l) + β·MSE(r_l, sg e_l)] and ``recon`` = MSE(Σ_l e_l, z):
