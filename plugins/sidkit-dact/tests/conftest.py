@@ -1,5 +1,6 @@
 """Fixtures of the sidkit-dact tests: one torch thread, planted collaborative drift and a
-small fitted ``dact`` tokenizer."""
+small fitted ``dact`` tokenizer. (Helpers are fixtures, not imports: the repository's pytest
+runs in importlib mode, where test folders are not importable.)"""
 
 from __future__ import annotations
 
@@ -47,11 +48,6 @@ def planted_drift(n_clusters=40, per=12, content_dim=32, cf_dim=16, moved=0.2, s
     return before, after, mask
 
 
-@pytest.fixture
-def planted():
-    return planted_drift
-
-
 def small_config(**kw):
     from sidkit_dact.configs import DactConfig
 
@@ -60,6 +56,18 @@ def small_config(**kw):
         "cf_temperature": 0.1, "steps": 1500, "batch_size": 256, "lr": 3e-3, "input": "values", "dedup_size": 64,
     }
     return DactConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="session")
+def planted():
+    """:func:`planted_drift`."""
+    return planted_drift
+
+
+@pytest.fixture(scope="session")
+def dact_config():
+    """:func:`small_config`."""
+    return small_config
 
 
 @pytest.fixture(scope="session")

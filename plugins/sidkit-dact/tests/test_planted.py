@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import planted_drift, small_config
 from sidkit.context import Context
 from sidkit.registry import get_registry
 from sidkit_dact.configs import DactUpdaterConfig
@@ -33,9 +32,9 @@ def auc(score: np.ndarray, positive: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def drift():
-    before, after, moved = planted_drift(content_dim=256)
-    tok = DactTokenizer(small_config())
+def drift(planted, dact_config):
+    before, after, moved = planted(content_dim=256)
+    tok = DactTokenizer(dact_config())
     tok.fit(before, Context(seed=0, progress=False))
     return tok, before, after, moved
 

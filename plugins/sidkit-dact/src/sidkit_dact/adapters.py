@@ -84,14 +84,14 @@ def cf_cosine(tokenizer: Any, codes: np.ndarray, embeddings: ItemEmbeddings) -> 
     model = getattr(tokenizer, "model", None)
     if model is None or "collaborative" not in embeddings.views or len(codes) == 0:
         return None
-    books = model.codebooks.detach().cpu()
-    h = torch.as_tensor(np.asarray(embeddings.views["collaborative"], dtype=np.float32))
+    books = model.codebooks.detach()
+    h = torch.as_tensor(np.asarray(embeddings.views["collaborative"], dtype=np.float32), device=books.device)
     proj = getattr(model, "cf_proj", None)
     if proj is not None:
-        h = proj.cpu()(h)
+        h = proj(h)
     if h.shape[1] != books.shape[-1]:
         return None
-    idx = torch.as_tensor(codes[:, : books.shape[0]])
+    idx = torch.as_tensor(codes[:, : books.shape[0]], device=books.device)
     z_q = sum(books[level][idx[:, level]] for level in range(books.shape[0]))
     return round(float(F.cosine_similarity(z_q, h, dim=-1).mean()), 6)
 

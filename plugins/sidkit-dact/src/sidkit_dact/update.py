@@ -73,6 +73,16 @@ def layer1_log_probs(z: torch.Tensor, codebook: torch.Tensor, tau: float) -> tor
     return torch.log_softmax(-d2 / tau, dim=-1)
 
 
+def _device(ctx: Any, default: torch.device) -> torch.device:
+    """The run's device (``ctx.device``; ``"auto"`` = CUDA when available), else ``default``."""
+    name = getattr(ctx, "device", None)
+    if not name:
+        return torch.device(default)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
     while True:
         yield from torch.randperm(n, generator=gen).split(batch_size)
@@ -94,8 +104,11 @@ class DriftAwareFinetune:
                 f"got tokenizer {getattr(tokenizer, 'name', type(tokenizer).__name__)!r}"
             )
         self.tokenizer, self.config, self.ctx = tokenizer, config, ctx
-        self.device = tokenizer.device
+        self.device = _device(ctx, tokenizer.device)
+        tokenizer.device = self.device
         model.to(self.device)
+        if tokenizer.whitening is not None:
+            tokenizer.whitening = tuple(t.to(self.device) for t in tokenizer.whitening)
         with torch.no_grad():
             self.x = tokenizer.transform(torch.from_numpy(tokenizer.input_matrix(embeddings)).to(self.device))
         h = torch.from_numpy(collaborative_view(embeddings, self.who)).to(self.device)
