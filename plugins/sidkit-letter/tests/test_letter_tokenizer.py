@@ -207,6 +207,10 @@ def test_collision_rounds_leave_fewer_collisions(ctx):
     sids = tok.assign(emb)
     assert sids.n_levels == 3 and np.array_equal(sids.codes[:, :2], resolved)
     assert collision_count(sids.codes) == 0
+    # dedup_size fixes the de-dup level's vocabulary (continual periods keep the generator's)
+    largest = int(sids.codebook_sizes[-1])
+    tok.config = attrs.evolve(tok.config, dedup_size=largest + 5)
+    assert tok.assign(emb).codebook_sizes[-1] == largest + 5
 
 
 # -- (e) missing views ----------------------------------------------------------------------------------------

@@ -328,7 +328,7 @@ class LetterTokenizer(RQVAETokenizer):
         return best
 
     def assign(self, embeddings: ItemEmbeddings) -> SIDTable:
-        return deduplicate(self.resolved_codes(embeddings), self.config.codebook_size, self.config.dedup)
+        return deduplicate(self.resolved_codes(embeddings), self.config.codebook_size, self.config.dedup, self.config.dedup_size)
 
     # -- state -------------------------------------------------------------------------------------------
     def _structure(self) -> dict[str, Any]:
