@@ -888,3 +888,18 @@ def test_periods_keys_are_checked_against_policies_and_protocol(raw, registry):
     raw["scenario"].update(generator_modes={}, reference_policy=[], refresh_data="cumulative", protocol="periods", pilot_epochs=2)
     assert 'the pilot runs only with protocol = "periods"' not in (text := str(config_error(raw, registry)))
     assert 'scenario.pilot_epochs: the pilot runs only with protocol = "blocks"' in text
+
+
+def test_a_training_budget_reaches_a_nested_train_table():
+    """content+collab has no [encoder.train]: the refresh budget goes to its collaborative
+    encoder's; a config with no train table, or two nested ones, gets None (the runner's error)."""
+    from sidkit_continual.runner import _with_train
+    from sidkit_letter.configs import ContentCollabConfig, EncoderChoice, SASRecConfig
+
+    config = ContentCollabConfig(content={"name": "precomputed", "path": "x.npy"}, collaborative=EncoderChoice("sasrec", SASRecConfig()))
+    budget = _with_train(config, {"epochs": 3})
+    assert budget.collaborative.config.train.epochs == 3 and budget.content == config.content
+    assert _with_train(SASRecConfig(), {"epochs": 2}).train.epochs == 2
+    both = ContentCollabConfig(content=EncoderChoice("sasrec", SASRecConfig()), collaborative=EncoderChoice("sasrec", SASRecConfig()))
+    assert _with_train(both, {"epochs": 2}) is None
+    assert _with_train(config.content.config, {"epochs": 2}) is None

@@ -164,3 +164,36 @@ def test_python_construction_resolves_tables_too():
     assert cfg.collaborative == EncoderChoice("sasrec", SASRecConfig(hidden=16, num_heads=4))
     with pytest.raises(ConfigError, match=r"num_heads: num_heads must divide hidden=16"):
         ContentCollabConfig(collaborative={"name": "sasrec", "hidden": 16, "num_heads": 3})
+
+
+def test_warm_start_and_state_reach_the_collaborative_encoder(successor_split, tiny, content_file, tmp_path):
+    """A continual refresh with content+collab: the previous encoder's SASRec warm-starts the
+    new one, and the combined encoder saves/loads its sub-encoders' state and reports the
+    collaborative history."""
+    import attrs
+
+    split = successor_split(n_users=60)
+    path, _ = content_file(split.n_items)
+    config = ContentCollabConfig(
+        content={"name": "precomputed", "path": str(path)}, collaborative=EncoderChoice("sasrec", tiny(train={"epochs": 4})),
+    )
+    ctx = Context(dataset=dataset(split.n_items), split=split, progress=False)
+    first = ContentCollabEncoder(config)
+    first.encode(ctx)
+    assert len(first.history) == 4 and first.history == first.encoders["collaborative"].history
+
+    one_epoch = attrs.evolve(config.collaborative.config, train=attrs.evolve(config.collaborative.config.train, epochs=1))
+    budget = attrs.evolve(config, collaborative=EncoderChoice("sasrec", one_epoch))
+    warm, cold = ContentCollabEncoder(budget), ContentCollabEncoder(budget)
+    warm.encode(Context(dataset=ctx.dataset, split=split, progress=False, encoder=first))
+    cold.encode(ctx)
+    # one epoch from the trained SASRec starts where the first run's training ended, far below a fresh start
+    assert warm.history[0]["train_loss"] < cold.history[0]["train_loss"] - 0.5 * (first.history[0]["train_loss"] - first.history[-1]["train_loss"])
+
+    first.save(tmp_path / "state")
+    again = ContentCollabEncoder(config)
+    again.load(tmp_path / "state")
+    assert again.history == first.history and not (tmp_path / "state" / "content").exists()  # precomputed has no state
+    for a, b in zip(again.encoders["collaborative"].model.state_dict().values(),
+                    first.encoders["collaborative"].model.state_dict().values(), strict=True):
+        assert np.array_equal(a.numpy(), b.numpy())

@@ -96,13 +96,13 @@ class ContinualRunner(PeriodsProtocol):
     def _build(self, choice: Any, **train_changes: Any) -> Any:
         config = choice.config
         if train_changes:
-            train = getattr(config, "train", None)
-            if train is None or not attrs.has(type(train)):
+            config = _with_train(config, train_changes)
+            if config is None:
                 raise SidkitError(
-                    f"{choice.kind} {choice.name} has no [{choice.kind}.train] settings; the continual runner needs them "
+                    f"{choice.kind} {choice.name} has no [{choice.kind}.train] settings (nor one nested component "
+                    "with them, as content+collab's collaborative encoder); the continual runner needs them "
                     "to set its training budget"
                 )
-            config = attrs.evolve(config, train=attrs.evolve(train, **train_changes))
         return self.registry.build(choice.kind, choice.name, config)
 
     def _ctx(self, seed: int, **kw: Any) -> Context:
@@ -548,6 +548,27 @@ def scenario_fingerprint(config: ScenarioConfig) -> str:
         if k not in _REPORT_KEYS and not (k in _LATER_KEYS and v == _LATER_KEYS[k])
     }
     return fingerprint("continual", table)
+
+
+def _with_train(config: Any, changes: dict[str, Any]) -> Any:
+    """``config`` with ``changes`` applied to its ``train`` table, or to the one nested
+    component config that has one (e.g. ``content+collab``'s collaborative encoder under
+    ``collaborative.config``); ``None`` when there is none or more than one."""
+    if not attrs.has(type(config)):
+        return None
+    fields = attrs.fields_dict(type(config))
+    train = getattr(config, "train", None) if "train" in fields else None
+    if train is not None and attrs.has(type(train)):
+        return attrs.evolve(config, train=attrs.evolve(train, **changes))
+    found = []
+    for name in fields:
+        value = getattr(config, name)
+        inner = getattr(value, "config", None) if attrs.has(type(value)) else None
+        if inner is not None and (new := _with_train(inner, changes)) is not None:
+            found.append(attrs.evolve(config, **{name: attrs.evolve(value, config=new)}))
+        elif attrs.has(type(value)) and (new := _with_train(value, changes)) is not None:
+            found.append(attrs.evolve(config, **{name: new}))
+    return found[0] if len(found) == 1 else None
 
 
 def _constant_schedule() -> Any:
