@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 try:
@@ -18,56 +17,13 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 import pytest
+from sidkit_toy.pipelines import sidkit_cli, toy_pipeline
 
-PIPELINE = """
-[run]
-seed = 3
-progress = false
-
-[data]
-format = "synthetic"
-n_users = 300
-n_items = 120
-n_topics = 6
-
-[split]
-name = "leave-one-out"
-max_len = 10
-
-[encoder]
-name = "toy-text"
-dim = 32
-
-[tokenizer]
-name = "toy-rkmeans"
-levels = 2
-codebook_size = 6
-
-[generator]
-name = "toy-mlp"
-max_len = 10
-dim = 32
-hidden = 64
-
-[generator.train]
-epochs = 4
-batch_size = 64
-progress = false
-
-[decoder]
-name = "toy-exhaustive"
-
-[evaluator]
-name = "ranking"
-ks = [5, 10]
-"""
+PIPELINE = toy_pipeline()
 
 
 def sidkit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SIDKIT_LOAD_PLUGINS": "sidkit-toy", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "sidkit.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
-    )
+    return sidkit_cli(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

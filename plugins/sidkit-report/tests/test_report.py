@@ -6,55 +6,18 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
-PIPELINE = """
-[run]
-seed = 1
-progress = false
-[data]
-format = "synthetic"
-n_users = 200
-n_items = 80
-n_topics = 4
-[split]
-name = "leave-one-out"
-max_len = 8
-[encoder]
-name = "toy-text"
-dim = 16
-[tokenizer]
-name = "toy-rkmeans"
-levels = 2
-codebook_size = 5
-[generator]
-name = "toy-mlp"
-max_len = 8
-dim = 16
-hidden = 32
-[generator.train]
-epochs = 3
-batch_size = 64
-progress = false
-[decoder]
-name = "toy-exhaustive"
-[evaluator]
-name = "ranking"
-ks = [5, 10]
-"""
+from sidkit_toy.pipelines import sidkit_cli, toy_pipeline
 
 
 def sidkit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SIDKIT_LOAD_PLUGINS": "sidkit-toy,sidkit-report", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "sidkit.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    return sidkit_cli(*args, plugins="sidkit-toy,sidkit-report", cwd=cwd)
 
 
 class _Page(HTMLParser):
@@ -80,7 +43,7 @@ class _Page(HTMLParser):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    (root / "toy.toml").write_text(PIPELINE)
+    (root / "toy.toml").write_text(toy_pipeline(small=True, seed=1, epochs=3))
     run = sidkit("run", "toy.toml", "--out", "run", cwd=root)
     assert run.returncode == 0, run.stderr
     out = sidkit("report", "run", cwd=root)

@@ -14,41 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-PIPELINE = """
-[run]
-seed = 2
-progress = false
-[data]
-format = "synthetic"
-n_users = 200
-n_items = 80
-n_topics = 4
-[split]
-name = "leave-one-out"
-max_len = 8
-[encoder]
-name = "toy-text"
-dim = 16
-[tokenizer]
-name = "toy-rkmeans"
-levels = 2
-codebook_size = 5
-[generator]
-name = "toy-mlp"
-max_len = 8
-dim = 16
-hidden = 32
-[generator.train]
-epochs = 2
-batch_size = 64
-progress = false
-[decoder]
-name = "toy-exhaustive"
-[evaluator]
-name = "ranking"
-ks = [5, 10]
-"""
+from sidkit_toy.pipelines import sidkit_cli, toy_pipeline
 
 ENV = {**os.environ, "SIDKIT_LOAD_PLUGINS": "sidkit-toy,sidkit-serve", "OMP_NUM_THREADS": "1"}
 
@@ -56,9 +22,8 @@ ENV = {**os.environ, "SIDKIT_LOAD_PLUGINS": "sidkit-toy,sidkit-serve", "OMP_NUM_
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("serve")
-    (root / "toy.toml").write_text(PIPELINE)
-    out = subprocess.run([sys.executable, "-m", "sidkit.cli", "run", "toy.toml", "--out", "run"], cwd=root, env=ENV,
-                         capture_output=True, text=True, timeout=300)
+    (root / "toy.toml").write_text(toy_pipeline(small=True, seed=2, epochs=2))
+    out = sidkit_cli("run", "toy.toml", "--out", "run", cwd=root)
     assert out.returncode == 0, out.stderr
     return root / "run"
 
