@@ -8,14 +8,15 @@ file behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from .errors import ArtifactError
 from .types import ItemEmbeddings, SIDTable
 
 __all__ = [
+    "atomic_writer",
     "atomic_write_bytes",
     "fsync_dir",
     "atomic_write_text",
@@ -53,15 +55,17 @@ def fsync_dir(path: Path | str) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename,
-    fsync of the folder): a reader sees the old file or the new one, never a torn one."""
+@contextlib.contextmanager
+def atomic_writer(path: Path | str, mode: str = "wb", **open_kw: Any) -> Iterator[IO[Any]]:
+    """A file to write ``path`` through, atomically: a temp file in the same folder,
+    fsynced and renamed over ``path`` when the block ends, removed if it raises; a reader
+    sees the old file or the new one, never a torn one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, mode, **open_kw) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -70,6 +74,12 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_writer`)."""
+    with atomic_writer(path) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:

@@ -11,8 +11,6 @@ The output file is written atomically: it appears complete or not at all.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from .artifacts import fsync_dir
+from .artifacts import atomic_writer
 from .errors import ArtifactError, SidkitError
 from .serving import LoadedRun
 
@@ -126,34 +124,23 @@ def predict_file(
         raise ValueError(f"k and batch_size must be >= 1, got k={k}, batch_size={batch_size}")
     input_path, output_path = Path(input_path), Path(output_path)
     summary, started = PredictSummary(), time.perf_counter()
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output_path.name}.", suffix=".tmp", dir=output_path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            batch: list[tuple[int, Any, list[int]]] = []
+    with atomic_writer(output_path, "w", encoding="utf-8") as out:
+        batch: list[tuple[int, Any, list[int]]] = []
 
-            def flush() -> None:
-                ranking = run.rank_indices([b[2] for b in batch], k, batch_size)
-                for row, (number, user, _) in enumerate(batch):
-                    out.write(json.dumps(_record(run, ranking, row, number, user), ensure_ascii=False) + "\n")
-                summary.written += len(batch)
-                batch.clear()
-                if progress is not None:
-                    progress(summary.written)
+        def flush() -> None:
+            ranking = run.rank_indices([b[2] for b in batch], k, batch_size)
+            for row, (number, user, _) in enumerate(batch):
+                out.write(json.dumps(_record(run, ranking, row, number, user), ensure_ascii=False) + "\n")
+            summary.written += len(batch)
+            batch.clear()
+            if progress is not None:
+                progress(summary.written)
 
-            for request in _requests(input_path, run, summary, on_error):
-                batch.append(request)
-                if len(batch) == batch_size:
-                    flush()
-            if batch:
+        for request in _requests(input_path, run, summary, on_error):
+            batch.append(request)
+            if len(batch) == batch_size:
                 flush()
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, output_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(output_path.parent)
+        if batch:
+            flush()
     summary.seconds = time.perf_counter() - started
     return summary
