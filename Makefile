@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
-PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+PLUGIN_PYPROJECTS := $(wildcard plugins/*/pyproject.toml)
+# dependencies before dependents: pip 23.2 fails on editable extras otherwise (tools/install_order.py)
+PLUGIN_DIRS := $(shell $(PYTHON) tools/install_order.py $(PLUGIN_PYPROJECTS))
 TEST_PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard tests/plugins/*/pyproject.toml))
 STAMP := $(VENV)/.installed
 
@@ -12,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: install demo test lint clean
 
-$(STAMP): core/pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS) $(TEST_PLUGIN_DIRS))
+$(STAMP): core/pyproject.toml tools/install_order.py $(PLUGIN_PYPROJECTS) $(addsuffix /pyproject.toml,$(TEST_PLUGIN_DIRS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned to the CPU wheel on disk (any other spec pulls a multi-GB CUDA build)
 	$(PIP) install -q torch==2.13.0
@@ -29,7 +31,7 @@ test: install
 
 lint: install
 	$(PIP) install -q ruff
-	$(VENV)/bin/ruff check core plugins tests benchmarks
+	$(VENV)/bin/ruff check core plugins tests benchmarks tools
 
 clean:
 	rm -rf $(VENV) runs
