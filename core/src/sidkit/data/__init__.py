@@ -8,7 +8,15 @@ from .info import dataset_info, format_info
 from .loaders import AmazonConfig, DelimitedConfig, MovieLensConfig, RecBoleConfig, SyntheticConfig
 from .model import TIES, Catalog, Dataset, Interactions
 from .ordering import order_interactions
-from .sequences import causal_windows, last_only, ragged_slices, sliding_windows, trim_left_padding
+from .sequences import (
+    CausalWindowIndex,
+    SlidingWindows,
+    causal_windows,
+    last_only,
+    ragged_slices,
+    sliding_windows,
+    trim_left_padding,
+)
 from .splits import (
     block_eval_set,
     blocks_split,
@@ -47,6 +55,8 @@ __all__ = [
     "period_split",
     "time_order",
     "sliding_windows",
+    "SlidingWindows",
+    "CausalWindowIndex",
     "causal_windows",
     "last_only",
     "ragged_slices",

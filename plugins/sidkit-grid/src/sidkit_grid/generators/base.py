@@ -152,12 +152,9 @@ class SIDGenerator:
         if isinstance(windows, SampledWindows):
             windows, rows = windows.windows, windows.draw(rows)
         if isinstance(windows, CausalWindows):
+            items, is_target, users = windows.rows(rows)
             inputs, labels = causal_tokens(
-                self.vocab,
-                self.item_tokens(sids),
-                windows.items[rows],
-                windows.is_target[rows],
-                windows.users[rows] if user_tokens else None,
+                self.vocab, self.item_tokens(sids), items, is_target, users if user_tokens else None
             )
             return {"inputs": torch.from_numpy(inputs), "labels": torch.from_numpy(labels)}
         items, targets, users = windows.batch(rows, self.max_len)
@@ -215,7 +212,7 @@ class SIDGenerator:
             metric_name=self.config.monitor,
             on_epoch_end=None if monitor is None else monitor.on_epoch_end,
             fingerprint_extra=self._fingerprint(sids, windows),
-            lengths=windows.lengths,
+            lengths=windows.lengths if cfg.group_by_length else None,
         )
         self.model.eval()
         self.history = list(result.history)
@@ -240,10 +237,11 @@ class SIDGenerator:
         per_sequence = None
         if isinstance(windows, SampledWindows):
             windows, per_sequence = windows.windows, windows.per_sequence
-        if isinstance(windows, CausalWindows):
-            arrays = (windows.items, windows.is_target, windows.users)
-        else:
-            arrays = (windows.inputs.values, windows.inputs.offsets, windows.targets, windows.users)
+        # the samples are fixed by the sequences, the users, the first targets and max_len
+        index = windows.index
+        first = index.first if isinstance(windows, Windows) else index.first_target
+        arrays = (index.train.values, index.train.offsets, windows.sequence_users, index.cum)
+        arrays += (() if first is None else (first,)) + (np.array([index.max_len, isinstance(windows, Windows)]),)
         for array in (sids.codes, *arrays):
             digest.update(np.ascontiguousarray(array).tobytes())
         return {

@@ -4,7 +4,9 @@ Vocabulary (:class:`SIDVocab`): ``0 = pad``, ``1 = eos``, ``2 = bos``, then ``us
 hashed user tokens, then the codes of each SID level at their own offset
 (``token = code + offsets[l]``). An item becomes its ``L`` tokens; a history becomes the
 flattened tokens of its last ``max_len`` items. Everything here is vectorised numpy: no
-per-sample Python loops, so sliding-window batches over millions of samples stay cheap.
+per-sample Python loops, and the training windows are indices (:class:`sidkit.data.SlidingWindows`,
+:class:`sidkit.data.CausalWindowIndex`) whose batches are built on demand, so an epoch over
+``N`` interactions never holds ``N * max_len`` history items.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
-from sidkit.data import causal_windows, sliding_windows, trim_left_padding
+from sidkit.data import CausalWindowIndex, SlidingWindows, trim_left_padding
 from sidkit.errors import ArtifactError
 from sidkit.types import Ragged, SIDTable
 
@@ -95,23 +97,37 @@ class SIDVocab:
 @attrs.frozen(eq=False)
 class Windows:
     """Sliding-window samples: sample ``j`` predicts ``targets[j]`` from ``inputs[j]`` (at most
-    ``max_len`` items, oldest first); ``users[j]`` is its user index."""
+    ``max_len`` items, oldest first) of user ``users[j]``. Built lazily: a batch's rows are
+    gathered from the training sequences when asked for (:meth:`batch`); ``inputs``,
+    ``targets`` and ``users`` materialise every sample (small data, tests)."""
 
-    inputs: Ragged
-    targets: np.ndarray
-    users: np.ndarray
+    index: SlidingWindows
+    sequence_users: np.ndarray  # user of each training sequence
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self.index)
 
     @property
     def lengths(self) -> np.ndarray:
-        """History items per sample (already cut to ``max_len``)."""
-        return self.inputs.lengths
+        """History items per sample (already cut to ``max_len``), computed on each access."""
+        return self.index.lengths()
 
     def batch(self, rows: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(history items [n, max_len] left-padded with -1, target items [n], users [n])``."""
-        return self.inputs.to_padded(max_len, rows=rows), self.targets[rows], self.users[rows]
+        seq, end = self.index.locate(rows)
+        return self.index.padded(rows, max_len), self.index.train.values[end], self.sequence_users[seq]
+
+    @property
+    def inputs(self) -> Ragged:
+        return self.index.inputs(np.arange(len(self)))
+
+    @property
+    def targets(self) -> np.ndarray:
+        return self.index.targets(np.arange(len(self)))
+
+    @property
+    def users(self) -> np.ndarray:
+        return np.repeat(self.sequence_users, self.index.counts)
 
 
 def training_windows(
@@ -120,9 +136,9 @@ def training_windows(
     """GRID's sliding-window augmentation (:func:`sidkit.data.sliding_windows`: every prefix
     of every training sequence predicts the item after it), with each sample's user.
     ``first_target`` (per sequence) keeps only targets from that position on."""
-    inputs, targets = sliding_windows(train, max_len, first_target=first_target)
+    index = SlidingWindows.build(train, max_len, first_target=first_target)
     users = np.arange(len(train)) if users is None else np.asarray(users, dtype=np.int64)
-    return Windows(inputs, targets, np.repeat(users, targets_per_sequence(train, first_target)))
+    return Windows(index, users)
 
 
 def targets_per_sequence(train: Ragged, first_target: np.ndarray | None = None) -> np.ndarray:
@@ -159,13 +175,17 @@ class SampledWindows:
 
 
 def sampled_windows(
-    train: Ragged, max_len: int, per_sequence: int, users: np.ndarray | None = None, first_target: np.ndarray | None = None
+    train: Ragged,
+    max_len: int,
+    per_sequence: int,
+    users: np.ndarray | None = None,
+    first_target: np.ndarray | None = None,
 ) -> SampledWindows:
     """:class:`SampledWindows` over the sliding windows of ``train``."""
-    counts = targets_per_sequence(train, first_target)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    windows = training_windows(train, max_len, users, first_target)
+    counts, starts = windows.index.counts, windows.index.cum[:-1]
     keep = counts > 0
-    return SampledWindows(training_windows(train, max_len, users, first_target), starts[keep], counts[keep], per_sequence)
+    return SampledWindows(windows, starts[keep], counts[keep], per_sequence)
 
 
 def context_tokens(
@@ -204,25 +224,42 @@ def context_tokens(
 
 @attrs.frozen(eq=False)
 class CausalWindows:
-    """All-position samples (:func:`sidkit.data.causal_windows`): window ``j`` holds
-    ``items[j]`` (``[max_len + 1]``, left-padded with -1) of user ``users[j]``, and trains on
-    the items where ``is_target[j]``."""
+    """All-position samples (:func:`sidkit.data.causal_windows`), built lazily: window ``j``
+    holds ``items[j]`` (``[max_len + 1]``, left-padded with -1) of user ``users[j]`` and
+    trains on the items where ``is_target[j]``; :meth:`rows` builds those of a batch,
+    ``items``/``is_target``/``users`` materialise every window (small data, tests)."""
 
-    items: np.ndarray
-    is_target: np.ndarray
-    users: np.ndarray
+    index: CausalWindowIndex
+    sequence_users: np.ndarray  # user of each training sequence
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.index)
+
+    def rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(items, is_target, users)`` of windows ``rows``."""
+        seq, items, is_target = self.index.windows(rows)
+        return items, is_target, self.sequence_users[seq]
 
     @property
     def lengths(self) -> np.ndarray:
         """Items per window (what a batch is padded to)."""
-        return (self.items >= 0).sum(axis=1)
+        return self.index.lengths()
 
     @property
     def n_targets(self) -> int:
-        return int(self.is_target.sum())
+        return self.index.n_targets()
+
+    @property
+    def items(self) -> np.ndarray:
+        return self.rows(np.arange(len(self)))[0]
+
+    @property
+    def is_target(self) -> np.ndarray:
+        return self.rows(np.arange(len(self)))[1]
+
+    @property
+    def users(self) -> np.ndarray:
+        return self.rows(np.arange(len(self)))[2]
 
 
 def causal_training_windows(
@@ -230,9 +267,8 @@ def causal_training_windows(
 ) -> CausalWindows:
     """Windows of ``max_len + 1`` items overlapping by one, so that every training target of
     :func:`training_windows` is trained on exactly once, in one causal pass per window."""
-    rows, items, is_target = causal_windows(train, max_len, first_target=first_target)
     all_users = np.arange(len(train)) if users is None else np.asarray(users, dtype=np.int64)
-    return CausalWindows(items, is_target, all_users[rows])
+    return CausalWindows(CausalWindowIndex.build(train, max_len, first_target), all_users)
 
 
 def causal_tokens(
