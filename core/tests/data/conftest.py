@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sidkit.data import load_dataset
+
+sys.path.insert(0, str(Path(__file__).parent))  # old_loading, the oracle of the chunked loaders
 
 
 @pytest.fixture
@@ -44,3 +48,63 @@ def sequences(ds) -> dict[str, list[str]]:
 @pytest.fixture
 def seqs():
     return sequences
+
+
+# -- every load of these tests is checked against the per-row reading it replaced ------------------
+def same_dataset(a, b) -> None:
+    """Two datasets are equal: catalog, interactions, ids, provenance."""
+    assert list(a.catalog.item_ids) == list(b.catalog.item_ids)
+    assert [dict(f) for f in a.catalog.fields] == [dict(f) for f in b.catalog.fields]
+    ia, ib = a.interactions, b.interactions
+    for name in ("user", "item", "timestamp"):
+        x, y = getattr(ia, name), getattr(ib, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+    assert list(ia.user_ids) == list(ib.user_ids)
+    assert (a.name, dict(a.meta)) == (b.name, dict(b.meta))
+    assert (a.user_rank is None) == (b.user_rank is None)
+    if a.user_rank is not None:
+        assert np.array_equal(a.user_rank, b.user_rank)
+
+
+def old_load(spec, config):
+    """``spec.load(config)`` through the per-row reading of :mod:`old_loading`."""
+    import old_loading
+    from sidkit.data.loaders import amazon, build, delimited, movielens, recbole
+
+    with pytest.MonkeyPatch.context() as mp:
+        for module in (delimited, movielens, recbole):
+            mp.setattr(module, "read_columns", old_loading.read_columns)
+        mp.setattr(amazon, "_read_reviews", old_loading.read_reviews)
+        mp.setattr(build, "sorted_ids", old_loading.sorted_ids)
+        return spec.load(config)
+
+
+def _size(path) -> int:
+    p = Path(path)
+    return sum(f.stat().st_size for f in p.iterdir() if f.is_file()) if p.is_dir() else p.stat().st_size
+
+
+@pytest.fixture(autouse=True)
+def chunked_loads_equal_the_old_ones(monkeypatch):
+    """Every file load in these tests also runs with tiny blocks (many chunk boundaries) and
+    through the old per-row reading; all three datasets must be equal."""
+    import attrs
+    from sidkit.data import formats
+    from sidkit.data.loaders import columns
+
+    def checked(spec):
+        def load(config):
+            ds = spec.load(config)
+            small = _size(config.path) < 100_000  # real data files: still many blocks, faster
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(columns, "CHUNK_BYTES", 7 if small else 1 << 16)
+                mp.setattr(columns, "CSV_ROWS", 2 if small else 4096)
+                same_dataset(spec.load(config), ds)
+            same_dataset(old_load(spec, config), ds)
+            return ds
+
+        return attrs.evolve(spec, load=load)
+
+    for name, spec in list(formats.FORMATS.items()):
+        if name != "synthetic":
+            monkeypatch.setitem(formats.FORMATS, name, checked(spec))

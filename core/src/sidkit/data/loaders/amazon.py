@@ -20,7 +20,9 @@ import attrs
 import numpy as np
 
 from ...config.validators import non_empty
+from ...errors import DataError
 from ..model import Dataset
+from . import columns
 from .build import RawInteractions, build_dataset
 from .options import LoadOptions
 from .reading import clean_text, existing_file, json_lines, parse_numbers, parse_timestamps, require_keys
@@ -90,8 +92,31 @@ def read_amazon_meta(path: str | Path, wanted: set[str] | None = None) -> dict[s
     return items
 
 
-def _read_reviews(path: Path) -> RawInteractions:
+def _read_reviews(path: Path, rows_per_chunk: int | None = None) -> RawInteractions:
+    """The reviews, parsed line by line (JSON) and turned into arrays every ``rows_per_chunk`` lines."""
+    rows_per_chunk = rows_per_chunk or columns.CSV_ROWS
     users, items, times, ratings, lines = [], [], [], [], []
+    parts: list[tuple[np.ndarray, ...]] = []
+    rating_error: DataError | None = None
+    has_ratings = True
+
+    def flush() -> None:
+        nonlocal rating_error, has_ratings
+        if not lines:
+            return
+        at = np.asarray(lines, dtype=np.int64)
+        stamps = parse_timestamps(np.array(times, dtype=str), at, "unixReviewTime", path)
+        rated = np.zeros(0)
+        has_ratings = has_ratings and None not in ratings
+        if has_ratings and rating_error is None:
+            try:
+                rated = parse_numbers(np.array([str(r) for r in ratings], dtype=str), at, "overall", path)
+            except DataError as exc:  # raised at the end unless a later review has no rating
+                rating_error = exc
+        parts.append((np.array(users, dtype=str), np.array(items, dtype=str), stamps, rated.astype(np.float64), at))
+        for part in (users, items, times, ratings, lines):
+            part.clear()
+
     for line, obj in json_lines(path):
         require_keys(obj, REVIEW_KEYS, path, line)
         users.append(str(obj["reviewerID"]))
@@ -99,17 +124,13 @@ def _read_reviews(path: Path) -> RawInteractions:
         times.append(str(obj["unixReviewTime"]))
         ratings.append(obj.get("overall"))
         lines.append(line)
-    has_ratings = None not in ratings
-    return RawInteractions(
-        users=users,
-        items=items,
-        timestamps=parse_timestamps(times, lines, "unixReviewTime", path),
-        ratings=parse_numbers([str(r) for r in ratings], lines, "overall", path).astype(np.float64)
-        if has_ratings
-        else None,
-        lines=np.asarray(lines, dtype=np.int64),
-        path=path,
-    )
+        if len(lines) >= rows_per_chunk:
+            flush()
+    flush()
+    if has_ratings and rating_error is not None:
+        raise rating_error
+    u, i, t, r, at = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return RawInteractions(users=u, items=i, timestamps=t, ratings=r if has_ratings else None, lines=at, path=path)
 
 
 def _name(path: Path) -> str:
@@ -122,6 +143,6 @@ def load_amazon(config: AmazonConfig) -> Dataset:
     """Load an Amazon reviews file (and its metadata)."""
     path = existing_file(config.path, "reviews file")
     raw = _read_reviews(path)
-    items = read_amazon_meta(config.items, set(raw.items)) if config.items else None
+    items = read_amazon_meta(config.items, set(np.unique(raw.items).tolist())) if config.items else None
     meta = {"path": str(path), "items": config.items}
     return build_dataset(raw, config, fmt="amazon", name=_name(path), items=items, items_path=config.items, meta=meta)

@@ -6,7 +6,7 @@ is an integer, else lexicographically); only items with interactions left are in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,61 +16,57 @@ import numpy as np
 from ...errors import DataError
 from ..model import Catalog, Dataset, Interactions
 from ..ordering import order_interactions
+from .columns import Columns, canonical_ints, decode_ids
 from .options import LoadOptions
-from .reading import parse_numbers, parse_timestamps
 
-__all__ = ["RawInteractions", "raw_from_rows", "build_dataset", "sorted_ids", "kcore_mask"]
+__all__ = ["RawInteractions", "raw_from_columns", "build_dataset", "sorted_ids", "kcore_mask"]
 
 
 @attrs.frozen(eq=False)
 class RawInteractions:
-    """Interactions as parsed: external ids, timestamps, optional ratings, and the 1-based
-    line of each row in ``path`` (for error messages)."""
+    """Interactions as parsed: external ids (bytes arrays in ``encoding``, or str arrays),
+    timestamps, optional ratings, and the 1-based line of each row in ``path`` (for error
+    messages)."""
 
-    users: Sequence[str]
-    items: Sequence[str]
+    users: np.ndarray
+    items: np.ndarray
     timestamps: np.ndarray
     ratings: np.ndarray | None
     lines: np.ndarray
     path: Path | str
+    encoding: str = "utf-8"
 
     def __len__(self) -> int:
         return len(self.timestamps)
 
 
-def raw_from_rows(
-    rows: Sequence[Sequence[str]],
-    lines: Sequence[int],
-    path: Path,
-    *,
-    user: int,
-    item: int,
-    time: int,
-    rating: int | None = None,
-    names: Mapping[str, str] | None = None,
-) -> RawInteractions:
-    """Interactions from parsed records, given the column position of each role;
-    ``names`` gives the column names used in error messages."""
-    names = {"time": "timestamp", "rating": "rating", **(names or {})}
-    ratings = None
-    if rating is not None:
-        ratings = parse_numbers([r[rating] for r in rows], lines, names["rating"], path).astype(np.float64)
+def raw_from_columns(columns: Columns, path: Path) -> RawInteractions:
+    """Interactions from the columns ``user``, ``item``, ``time`` (and ``rating``) of
+    :func:`~sidkit.data.loaders.columns.read_columns`."""
+    ratings = columns.numbers.get("rating")
     return RawInteractions(
-        users=[r[user] for r in rows],
-        items=[r[item] for r in rows],
-        timestamps=parse_timestamps([r[time] for r in rows], lines, names["time"], path),
-        ratings=ratings,
-        lines=np.asarray(lines, dtype=np.int64),
+        users=columns.ids["user"],
+        items=columns.ids["item"],
+        timestamps=columns.numbers["time"],
+        ratings=None if ratings is None else ratings.astype(np.float64),
+        lines=columns.lines,
         path=path,
+        encoding=columns.encoding,
     )
 
 
-def sorted_ids(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(unique_ids, codes)`` with ``unique_ids[codes] == ids``; unique ids sorted
-    numerically when all are distinct integers, else lexicographically."""
-    first: dict[str, int] = {}
-    codes = np.fromiter((first.setdefault(i, len(first)) for i in ids), dtype=np.int64, count=len(ids))
-    uniq = np.array(list(first), dtype=str)
+def sorted_ids(ids: np.ndarray, encoding: str = "utf-8") -> tuple[np.ndarray, np.ndarray]:
+    """``(unique_ids, codes)`` with ``unique_ids[codes] == ids`` (``unique_ids`` as str);
+    unique ids sorted numerically when all are distinct integers, else lexicographically.
+    ``ids``: a bytes array (text in ``encoding``) or a str array. Vectorised: ids that are
+    all canonical integers are sorted as int64, others as strings."""
+    ids = np.asarray(ids)
+    ints = canonical_ints(ids)
+    if ints is not None:  # "7" and "07" never both: numeric order, as below
+        uniq, codes = np.unique(ints, return_inverse=True)
+        return uniq.astype(str), codes.reshape(-1)
+    uniq, codes = np.unique(ids, return_inverse=True)
+    uniq = decode_ids(uniq, encoding)
     try:
         numbers = uniq.astype(np.int64)
         numeric = len(np.unique(numbers)) == len(uniq)  # "7" and "07" stay apart
@@ -79,7 +75,7 @@ def sorted_ids(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(numbers if numeric else uniq, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    return uniq[order], rank[codes]
+    return uniq[order], rank[codes.reshape(-1)]
 
 
 def kcore_mask(user: np.ndarray, item: np.ndarray, k: int) -> np.ndarray:
@@ -116,12 +112,14 @@ def _whole_seconds(ts: np.ndarray) -> np.ndarray:
     return (np.floor(ts) if ts.dtype.kind == "f" else ts).astype(np.int64)
 
 
-def _check_known_items(raw: RawInteractions, items: Mapping[str, Any], items_path: Any) -> None:
-    known = np.fromiter((i in items for i in raw.items), dtype=bool, count=len(raw))
+def _check_known_items(
+    raw: RawInteractions, ids: np.ndarray, codes: np.ndarray, items: Mapping[str, Any], items_path: Any
+) -> None:
+    known = np.fromiter((i in items for i in ids.tolist()), dtype=bool, count=len(ids))
     if not known.all():
-        i = int(np.argmin(known))
+        i = int(np.argmin(known[codes]))
         raise DataError(
-            f"item id {raw.items[i]!r} is not in the item file {items_path} (set strict_items = false to allow it)",
+            f"item id {str(ids[codes[i]])!r} is not in the item file {items_path} (set strict_items = false to allow it)",
             path=raw.path,
             line=int(raw.lines[i]),
         )
@@ -140,8 +138,10 @@ def build_dataset(
     """Apply ``options`` to ``raw`` and index it; ``items`` maps external item id to text fields."""
     if len(raw) == 0:
         raise DataError("no interactions", path=raw.path)
+    user_ids, user = sorted_ids(raw.users, raw.encoding)
+    item_ids, item = sorted_ids(raw.items, raw.encoding)
     if items is not None and options.strict_items:
-        _check_known_items(raw, items, items_path)
+        _check_known_items(raw, item_ids, item, items, items_path)
     counts = {"rows": len(raw)}
     rows = np.arange(len(raw))
     if options.min_rating is not None:
@@ -149,8 +149,6 @@ def build_dataset(
             raise DataError(f"min_rating = {options.min_rating} but the interactions have no ratings", path=raw.path)
         rows = rows[raw.ratings >= options.min_rating]
         counts["after_min_rating"] = len(rows)
-    user_ids, user = sorted_ids(raw.users)
-    item_ids, item = sorted_ids(raw.items)
     timestamp = np.asarray(raw.timestamps)
     rows = rows[
         order_interactions(user[rows], timestamp[rows], options.ties, item_rank=item[rows], seed=options.tie_seed)

@@ -10,7 +10,8 @@ import attrs
 
 from ...config.validators import non_empty
 from ..model import Dataset
-from .build import build_dataset, raw_from_rows
+from .build import build_dataset, raw_from_columns
+from .columns import read_columns
 from .options import LoadOptions
 from .reading import clean_text, column_index, existing_file, json_lines, read_table, require_keys
 
@@ -65,10 +66,16 @@ def read_item_file(path: str | Path, key: str = "item_id") -> dict[str, dict[str
 def load_delimited(config: DelimitedConfig) -> Dataset:
     """Load a CSV/TSV interaction file (and its item file)."""
     path = existing_file(config.path, "interaction file")
-    header, rows, lines = read_table(path, config.sep or separator_for(path))
-    cols = {"user": config.user_col, "item": config.item_col, "time": config.time_col, "rating": config.rating_col}
-    index = {role: column_index(header, name, path) for role, name in cols.items() if name is not None}
-    raw = raw_from_rows(rows, lines, path, **index, names={"time": config.time_col, "rating": config.rating_col or ""})
+    numbers = {"rating": config.rating_col, "time": config.time_col} if config.rating_col else {"time": config.time_col}
+    columns = read_columns(
+        path,
+        config.sep or separator_for(path),
+        ids={"user": config.user_col, "item": config.item_col},
+        numbers=numbers,
+        header=True,
+        names=numbers,
+    )
+    raw = raw_from_columns(columns, path)
     items = read_item_file(config.items, config.item_id_key) if config.items else None
     meta = {"path": str(path), "items": config.items}
     return build_dataset(

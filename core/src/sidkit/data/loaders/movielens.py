@@ -17,7 +17,8 @@ import attrs
 from ...config.validators import non_empty
 from ...errors import DataError
 from ..model import Dataset
-from .build import RawInteractions, build_dataset, raw_from_rows
+from .build import RawInteractions, build_dataset, raw_from_columns
+from .columns import read_columns
 from .options import LoadOptions
 from .reading import check_widths, clean_text, column_index, read_records, read_table
 
@@ -48,11 +49,24 @@ def _genres_100k(folder: Path) -> list[str]:
     return [name for name, _index in rows]  # listed in flag order
 
 
+def _ratings(path: Path, sep: str, encodings: tuple[str, ...]) -> RawInteractions:
+    """``user item rating timestamp`` records without a header (100K, 1M, 10M)."""
+    columns = read_columns(
+        path,
+        sep,
+        ids={"user": 0, "item": 1},
+        numbers={"rating": 2, "time": 3},
+        header=False,
+        width=4,
+        quoted=False,
+        encodings=encodings,
+    )
+    return raw_from_columns(columns, path)
+
+
 def _read_100k(folder: Path) -> tuple[RawInteractions, Items | None, Path | None]:
     path = folder / "u.data"
-    rows, lines = read_records(path, "\t", quoted=False)
-    check_widths(rows, lines, 4, path, "\t")
-    raw = raw_from_rows(rows, lines, path, user=0, item=1, rating=2, time=3)
+    raw = _ratings(path, "\t", ("utf-8",))
     item_path = folder / "u.item"
     if not item_path.is_file():
         return raw, None, None
@@ -76,9 +90,7 @@ def _genre_list(text: str) -> list[str]:
 
 def _read_dat(folder: Path) -> tuple[RawInteractions, Items | None, Path | None]:
     path = folder / "ratings.dat"
-    rows, lines = read_records(path, "::", quoted=False, encodings=FALLBACK)
-    check_widths(rows, lines, 4, path, "::")
-    raw = raw_from_rows(rows, lines, path, user=0, item=1, rating=2, time=3)
+    raw = _ratings(path, "::", FALLBACK)
     item_path = folder / "movies.dat"
     if not item_path.is_file():
         return raw, None, None
@@ -89,10 +101,14 @@ def _read_dat(folder: Path) -> tuple[RawInteractions, Items | None, Path | None]
 
 def _read_csv(folder: Path) -> tuple[RawInteractions, Items | None, Path | None]:
     path = folder / "ratings.csv"
-    header, rows, lines = read_table(path, ",")
-    cols = {role: column_index(header, name, path) for role, name in
-            (("user", "userId"), ("item", "movieId"), ("rating", "rating"), ("time", "timestamp"))}  # fmt: skip
-    raw = raw_from_rows(rows, lines, path, **cols)
+    columns = read_columns(
+        path,
+        ",",
+        ids={"user": "userId", "item": "movieId"},
+        numbers={"rating": "rating", "time": "timestamp"},
+        header=True,
+    )
+    raw = raw_from_columns(columns, path)
     item_path = folder / "movies.csv"
     if not item_path.is_file():
         return raw, None, None

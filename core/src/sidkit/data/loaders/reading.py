@@ -27,6 +27,7 @@ __all__ = [
     "open_text",
     "read_records",
     "read_table",
+    "read_header",
     "check_widths",
     "column_index",
     "parse_numbers",
@@ -144,6 +145,17 @@ def _bad_text_line(path: Path, encoding: str) -> int:
     return 1
 
 
+def read_header(path: Path, sep: str, *, quoted: bool = True, encoding: str = "utf-8") -> list[str]:
+    """The first record of a delimited file (its header), without reading the rest."""
+    try:
+        with open_text(path, encoding) as stream:
+            for _line, fields in _records(stream, sep, quoted, path):
+                return fields
+    except UnicodeDecodeError as exc:
+        raise _not_text(path, encoding, exc) from None
+    raise DataError("empty file", path=path, line=1)
+
+
 def read_table(path: Path, sep: str) -> tuple[list[str], list[list[str]], list[int]]:
     """``(header, records, lines)`` of a delimited file with a header line; every record
     has as many fields as the header."""
@@ -184,7 +196,7 @@ def parse_numbers(values: Sequence[str], lines: Sequence[int], what: str, path: 
         bad = [i for i, v in enumerate(values) if not _is_number(v)]
     if len(bad):
         i = int(bad[0])
-        raise DataError(f"{what} {values[i]!r} is not a number", path=path, line=lines[i])
+        raise DataError(f"{what} {str(values[i])!r} is not a number", path=path, line=int(lines[i]))
     return out
 
 
@@ -201,10 +213,10 @@ def parse_timestamps(values: Sequence[str], lines: Sequence[int], what: str, pat
             i = int(bad[0])
             lo, hi = TIMESTAMP_RANGE
             raise DataError(
-                f"{what} {values[i]!r} is out of range; expected seconds (or another integer clock)"
+                f"{what} {str(values[i])!r} is out of range; expected seconds (or another integer clock)"
                 f" that fit in 64 bits, between {lo} and {hi}",
                 path=path,
-                line=lines[i],
+                line=int(lines[i]),
             )
     return out
 

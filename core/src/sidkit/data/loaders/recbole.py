@@ -17,9 +17,10 @@ import attrs
 from ...config.validators import non_empty
 from ...errors import DataError
 from ..model import Dataset
-from .build import build_dataset, raw_from_rows
+from .build import build_dataset, raw_from_columns
+from .columns import read_columns
 from .options import LoadOptions
-from .reading import clean_text, column_index, existing_file, read_table
+from .reading import clean_text, column_index, existing_file, read_header, read_table
 
 __all__ = ["RecBoleConfig", "load_recbole", "read_atomic_items"]
 
@@ -94,13 +95,22 @@ def read_atomic_items(path: str | Path, item_col: str = "item_id") -> dict[str, 
 def load_recbole(config: RecBoleConfig) -> Dataset:
     """Load a RecBole ``.inter`` file (and ``.item`` file)."""
     path = existing_file(config.path, "interaction file")
-    header, rows, lines = read_table(path, "\t")
+    header = read_header(path, "\t")
     names, _types = _header(header, path)
     cols = {"user": config.user_col, "item": config.item_col, "time": config.time_col}
     index = {role: column_index(names, name, path) for role, name in cols.items()}
+    numbers = {"time": index["time"]}
     if config.rating_col in names:
-        index["rating"] = names.index(config.rating_col)
-    raw = raw_from_rows(rows, lines, path, **index, names={"time": config.time_col, "rating": config.rating_col or ""})
+        numbers = {"rating": names.index(config.rating_col), "time": index["time"]}
+    columns = read_columns(
+        path,
+        "\t",
+        ids={"user": index["user"], "item": index["item"]},
+        numbers=numbers,
+        header=True,
+        names={"time": config.time_col, "rating": config.rating_col or ""},
+    )
+    raw = raw_from_columns(columns, path)
     items = read_atomic_items(config.items, config.item_col) if config.items else None
     meta = {"path": str(path), "items": config.items}
     return build_dataset(raw, config, fmt="recbole", name=path.stem, items=items, items_path=config.items, meta=meta)
