@@ -6,11 +6,12 @@ import gzip
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sidkit.data import load_dataset
 
 sys.path.insert(0, str(Path(__file__).parent))  # old_loading, the oracle of the chunked loaders
+import old_loading  # noqa: E402
+from old_loading import same_dataset  # noqa: E402
 
 
 @pytest.fixture
@@ -51,24 +52,8 @@ def seqs():
 
 
 # -- every load of these tests is checked against the per-row reading it replaced ------------------
-def same_dataset(a, b) -> None:
-    """Two datasets are equal: catalog, interactions, ids, provenance."""
-    assert list(a.catalog.item_ids) == list(b.catalog.item_ids)
-    assert [dict(f) for f in a.catalog.fields] == [dict(f) for f in b.catalog.fields]
-    ia, ib = a.interactions, b.interactions
-    for name in ("user", "item", "timestamp"):
-        x, y = getattr(ia, name), getattr(ib, name)
-        assert x.dtype == y.dtype and np.array_equal(x, y), name
-    assert list(ia.user_ids) == list(ib.user_ids)
-    assert (a.name, dict(a.meta)) == (b.name, dict(b.meta))
-    assert (a.user_rank is None) == (b.user_rank is None)
-    if a.user_rank is not None:
-        assert np.array_equal(a.user_rank, b.user_rank)
-
-
 def old_load(spec, config):
     """``spec.load(config)`` through the per-row reading of :mod:`old_loading`."""
-    import old_loading
     from sidkit.data.loaders import amazon, build, delimited, movielens, recbole
 
     with pytest.MonkeyPatch.context() as mp:

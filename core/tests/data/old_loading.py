@@ -91,3 +91,18 @@ def read_reviews(path: Path, rows_per_chunk: int | None = None) -> RawInteractio
         lines=np.asarray(lines, dtype=np.int64),
         path=path,
     )
+
+
+def same_dataset(a, b) -> None:
+    """Two datasets are equal: catalog, interactions, ids, provenance."""
+    assert list(a.catalog.item_ids) == list(b.catalog.item_ids)
+    assert [dict(f) for f in a.catalog.fields] == [dict(f) for f in b.catalog.fields]
+    ia, ib = a.interactions, b.interactions
+    for name in ("user", "item", "timestamp"):
+        x, y = getattr(ia, name), getattr(ib, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+    assert list(ia.user_ids) == list(ib.user_ids)
+    assert (a.name, dict(a.meta)) == (b.name, dict(b.meta))
+    assert (a.user_rank is None) == (b.user_rank is None)
+    if a.user_rank is not None:
+        assert np.array_equal(a.user_rank, b.user_rank)

@@ -52,7 +52,7 @@ FORMATS: dict[str, FormatSpec] = {
                    "Amazon 2014 reviews_X_5.json[.gz] with metadata meta_X.json[.gz]"),
         FormatSpec("recbole", RecBoleConfig, load_recbole, "RecBole atomic files: .inter and .item"),
         FormatSpec("delimited", DelimitedConfig, load_delimited,
-                   "CSV/TSV interactions with a header, item file as JSON lines or CSV/TSV"),
+                   "CSV/TSV (or Parquet) interactions with a header, item file as JSON lines or CSV/TSV"),
     )
 }  # fmt: skip
 

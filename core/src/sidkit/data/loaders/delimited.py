@@ -13,6 +13,7 @@ from ..model import Dataset
 from .build import build_dataset, raw_from_columns
 from .columns import read_columns
 from .options import LoadOptions
+from .parquet import is_parquet, read_parquet_columns
 from .reading import clean_text, column_index, existing_file, json_lines, read_table, require_keys
 
 __all__ = ["DelimitedConfig", "load_delimited", "read_item_file", "separator_for"]
@@ -22,7 +23,7 @@ JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 @attrs.frozen(kw_only=True)
 class DelimitedConfig(LoadOptions):
-    """``path``: the interaction file, ``sep`` its separator (default: TAB for ``.tsv``/``.tab``,
+    """``path``: the interaction file (CSV/TSV, or Parquet: ``.parquet``, needs ``sidkit[parquet]``), ``sep`` its separator (default: TAB for ``.tsv``/``.tab``,
     else ``,``), ``*_col`` its column names (``rating_col`` optional). ``items``: an item file,
     JSON lines or CSV/TSV, with the item id under ``item_id_key``; its other keys are the item's fields."""
 
@@ -67,14 +68,17 @@ def load_delimited(config: DelimitedConfig) -> Dataset:
     """Load a CSV/TSV interaction file (and its item file)."""
     path = existing_file(config.path, "interaction file")
     numbers = {"rating": config.rating_col, "time": config.time_col} if config.rating_col else {"time": config.time_col}
-    columns = read_columns(
-        path,
-        config.sep or separator_for(path),
-        ids={"user": config.user_col, "item": config.item_col},
-        numbers=numbers,
-        header=True,
-        names=numbers,
-    )
+    if is_parquet(path):
+        columns = read_parquet_columns(path, ids={"user": config.user_col, "item": config.item_col}, numbers=numbers)
+    else:
+        columns = read_columns(
+            path,
+            config.sep or separator_for(path),
+            ids={"user": config.user_col, "item": config.item_col},
+            numbers=numbers,
+            header=True,
+            names=numbers,
+        )
     raw = raw_from_columns(columns, path)
     items = read_item_file(config.items, config.item_id_key) if config.items else None
     meta = {"path": str(path), "items": config.items}
