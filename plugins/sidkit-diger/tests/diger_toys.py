@@ -28,3 +28,29 @@ def tiny_config(*, epochs: int = 2, lr: float = 5e-3, tokenizer_lr: float = 1e-3
     common = {"d_model": 32, "d_ff": 64, "num_heads": 2, "d_kv": 16, "encoder_layers": 1, "decoder_layers": 1,
               "dropout": 0.0, "max_len": 5, "train": train_cfg, **kw}  # fmt: skip
     return DigerConfig(**common)
+
+
+def plant_dead_codes(tok: DigerTokenizer, emb: ItemEmbeddings, live: int = 2, far: float = 2.0, seed: int = 0) -> None:
+    """Collapse ``tok``'s codebooks in place, as early deterministic assignment leaves them: at
+    every level ``live`` codes are the ``live``-means of the level's residuals and the others
+    sit on a sphere of ``far`` × the residuals' radius around their mean, nearest to no item."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    model = tok.model
+    with torch.no_grad():
+        r = model.encoder(tok.transform(torch.from_numpy(np.asarray(tok.input_matrix(emb), dtype=np.float32))))
+        for level in range(model.codebooks.shape[0]):
+            centers = r[torch.randperm(len(r), generator=g)[:live]].clone()
+            for _ in range(20):  # Lloyd's iterations
+                nearest = torch.cdist(r, centers).argmin(1)
+                centers = torch.stack(
+                    [r[nearest == j].mean(0) if (nearest == j).any() else centers[j] for j in range(live)]
+                )
+            mean = r.mean(0)
+            radius = (r - mean).norm(dim=1).max()
+            k, d = model.codebooks.shape[1:]
+            u = torch.randn(k - live, d, generator=g)
+            model.codebooks[level, :live] = centers
+            model.codebooks[level, live:] = mean + far * radius * u / u.norm(dim=1, keepdim=True)
+            r = r - model.codebooks[level][torch.cdist(r, model.codebooks[level]).argmin(1)]

@@ -168,10 +168,32 @@ def test_training_updates_the_frequency_ema_with_the_batch_histogram():
         torch.testing.assert_close(q.freq[level], 0.99 * before[level] + 0.01 * hist)
 
 
-def test_straight_through_is_hard_forward_identity_backward():
+def test_straight_through_is_hard_forward_and_passes_gradient_to_the_selected_logit_only():
     logits = torch.randn(5, 6, requires_grad=True)
     c, y = straight_through(logits)
-    assert torch.equal(y.detach(), F.one_hot(logits.argmax(-1), 6).float())
+    hard = F.one_hot(logits.argmax(-1), 6).float()
+    assert torch.equal(y.detach(), hard)
     w = torch.randn(5, 6)
     (y * w).sum().backward()
-    assert torch.equal(logits.grad, w)
+    assert torch.equal(logits.grad, w * hard)  # the selected code's logit gets its gradient, no other
+
+
+def test_ste_updates_only_the_codes_some_item_selected():
+    # L_gen (through the soft bridge) and the VQ/reconstruction losses: under STE the codebook
+    # gradient is zero on every code no item of the batch selected, at every level
+    model, q, _, _ = _joint("soft", assignment="ste", noise="none")
+    items = torch.tensor([2, 7, 11, 19, 23])
+    batch = {"items": items, "hist": torch.tensor([[0, 1], [-1, 2], [3, 1]]), "target": torch.tensor([2, 3, 4])}
+    out = model(batch)
+    out["total"].backward()
+    with torch.no_grad():
+        codes = q.eval()(q.inputs.index_select(0, items)).codes
+    grad = q.codebooks.grad
+    assert grad is not None and grad.abs().sum() > 0
+    for level in range(q.levels):
+        touched = set(torch.nonzero(grad[level].abs().sum(1)).flatten().tolist())
+        assert touched and touched <= set(codes[:, level].tolist())
+    assert q.encoder[0].weight.grad.abs().sum() > 0  # the residual path reaches the encoder
+    # the soft update under Gumbel reaches codes nobody selected (the contrast)
+    grad, codes = _gen_backward("soft", noise="none", sigma_init=0.0)
+    assert grad[1, np.setdiff1d(np.arange(8), codes[:, 1].numpy())].abs().sum() > 0

@@ -96,10 +96,13 @@ def explore(
 
 
 def straight_through(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Naive STE: ``c = argmax ℓ`` and a ``y`` whose value is ``onehot(c)`` and whose gradient
-    goes to the logits unchanged (no softmax, no noise)."""
+    """Naive STE, the paper's baseline: ``c = argmax ℓ`` (no noise) and a ``y`` whose value is
+    ``onehot(c)`` and whose gradient reaches only the selected code's logit ``ℓ_c = −‖r − e_c‖²``
+    (so only the selected code and the residual, hence the encoder, learn from it; codes no item
+    selected get nothing, unlike the softmax's gradient, which reaches every code)."""
     c = logits.argmax(-1)
-    return c, F.one_hot(c, logits.shape[-1]).to(logits.dtype) + (logits - logits.detach())
+    hard = F.one_hot(c, logits.shape[-1]).to(logits.dtype)
+    return c, hard + hard * (logits - logits.detach())
 
 
 def soft_select(book: torch.Tensor, codes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

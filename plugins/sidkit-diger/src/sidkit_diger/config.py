@@ -78,7 +78,8 @@ class DigerConfig(TigerConfig):
       reconstruction losses alone.
     - ``assignment``: ``"gumbel"`` (y = softmax((ℓ + σg)/τ), g ~ Gumbel(0, 1), c =
       argmax(ℓ + σg)), ``"gaussian"`` (g ~ N(0, 1): the ablation) or ``"ste"`` (the naive
-      baseline: c = argmin, no noise, the one-hot's gradient passed straight to the logits).
+      baseline: c = argmin, no noise, hard selection E[c], and a one-hot whose gradient
+      reaches only the selected code's logit, so codes no item selects never learn).
     - ``noise`` (uncertainty decay, for gumbel/gaussian): ``"frqud"`` (items whose level-1
       code is hot, EMA frequency > ``hot_ratio``/K, get noise of scale ``sigma_init`` at
       every level; the others none), ``"sdud"`` (every item gets noise of a learned

@@ -179,9 +179,11 @@ class JointTokenizer(nn.Module):
         )  # fmt: skip
 
     def _select(self, book: torch.Tensor, codes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The selected codes, with the soft update's gradient (or, without ``soft_update``,
-        only the selected codes' own: the "w/o soft update" ablation)."""
-        return soft_select(book, codes, y) if self.options.soft_update else book.index_select(0, codes)
+        """The selected codes, with the soft update's gradient (or only the selected codes' own:
+        without ``soft_update``, the "w/o soft update" ablation, and always under STE, whose
+        hard assignment updates only the codes it selects)."""
+        hard = not self.options.soft_update or self.options.assignment == "ste"
+        return book.index_select(0, codes) if hard else soft_select(book, codes, y)
 
     def losses(self, a: Assignment) -> dict[str, torch.Tensor]:
         """``vq`` = Σ_l [MSE(e_l, sg r_l) + β·MSE(r_l, sg e_l)] and ``recon`` = MSE(Σ_l e_l, z):
