@@ -58,10 +58,11 @@ def raw_from_columns(columns: Columns, path: Path) -> RawInteractions:
 def sorted_ids(ids: np.ndarray, encoding: str = "utf-8") -> tuple[np.ndarray, np.ndarray]:
     """``(unique_ids, codes)`` with ``unique_ids[codes] == ids`` (``unique_ids`` as str);
     unique ids sorted numerically when all are distinct integers, else lexicographically.
-    ``ids``: a bytes array (text in ``encoding``) or a str array. Vectorised: ids that are
+    ``ids``: a bytes array (text in ``encoding``), a str array, or integers (ids that were
+    canonical integers: ``str(int)`` is their text). Vectorised: ids that are
     all canonical integers are sorted as int64, others as strings."""
     ids = np.asarray(ids)
-    ints = canonical_ints(ids)
+    ints = ids if ids.dtype.kind in "iu" else canonical_ints(ids)
     if ints is not None:  # "7" and "07" never both: numeric order, as below
         uniq, codes = np.unique(ints, return_inverse=True)
         return uniq.astype(str), codes.reshape(-1)

@@ -26,7 +26,18 @@ import numpy as np
 from ...errors import DataError
 from .reading import _gzip_problem, _is_gzip, _not_text, _records, column_index, parse_numbers, parse_timestamps
 
-__all__ = ["CHUNK_BYTES", "CSV_ROWS", "Columns", "read_columns", "byte_strings", "canonical_ints", "decode_ids"]
+__all__ = [
+    "CHUNK_BYTES",
+    "CSV_ROWS",
+    "Columns",
+    "read_columns",
+    "char_matrix",
+    "byte_strings",
+    "digits_to_int",
+    "canonical_ints",
+    "concat_ids",
+    "decode_ids",
+]
 
 CHUNK_BYTES = 1 << 24
 """Bytes per block of a vectorised read (blocks end at a line end)."""
@@ -39,7 +50,8 @@ BOM = b"\xef\xbb\xbf"
 @attrs.frozen(eq=False)
 class Columns:
     """Parsed columns: ``header`` (the first record, when the file has one), ``ids[name]``
-    (fixed-width bytes arrays, text in ``encoding``), ``numbers[name]`` (int64 when every
+    (fixed-width bytes arrays, text in ``encoding``; int64 when every id of the column is a
+    canonical integer, see :func:`digits_to_int`), ``numbers[name]`` (int64 when every
     value is an integer, else float64), and the 1-based ``lines`` of the records."""
 
     header: list[str] | None
@@ -49,15 +61,44 @@ class Columns:
     encoding: str
 
 
-def byte_strings(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``buf[starts[i]:ends[i]]`` for every ``i`` as one fixed-width bytes array (``S<w>``)."""
+def char_matrix(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``[n, w]`` uint8: ``buf[starts[i]:ends[i]]`` in row ``i``, zero-padded on the right
+    (one gather per column: no ``n * w`` index array)."""
     lengths = ends - starts
     width = max(int(lengths.max(initial=0)), 1)
-    cols = np.arange(width)
-    mask = cols[None, :] < lengths[:, None]
     out = np.zeros((len(starts), width), dtype=np.uint8)
-    out[mask] = buf[(starts[:, None] + cols[None, :])[mask]]
-    return out.view(f"S{width}").reshape(-1)
+    last = max(len(buf) - 1, 0)
+    for j in range(width):
+        inside = lengths > j
+        if len(buf):
+            out[:, j] = np.where(inside, buf[np.minimum(starts + j, last)], 0)
+    return out
+
+
+def byte_strings(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``buf[starts[i]:ends[i]]`` for every ``i`` as one fixed-width bytes array (``S<w>``)."""
+    chars = char_matrix(buf, starts, ends)
+    return chars.view(f"S{chars.shape[1]}").reshape(-1)
+
+
+def digits_to_int(chars: np.ndarray, lengths: np.ndarray, canonical: bool) -> np.ndarray | None:
+    """Rows of ``chars`` (``[n, w]``, zero-padded) that are all decimal digits, as int64, or
+    ``None`` when one is not (empty, a sign, a space, a dot, more than 18 digits...). With
+    ``canonical``, also ``None`` when one has a leading zero (``"07"``): then equal numbers
+    are equal strings, as ids need."""
+    n, width = chars.shape
+    if n == 0 or width > 18 or (lengths < 1).any():
+        return None
+    digit = chars - np.uint8(48)  # wraps around: only "0".."9" give 0..9, padding gives 208
+    if not np.array_equal(digit <= 9, np.arange(width)[None, :] < lengths[:, None]):
+        return None
+    value = np.zeros(n, dtype=np.int64)
+    for j in range(width):
+        step = value * 10 + digit[:, j]
+        value = step if j < lengths.min() else np.where(lengths > j, step, value)
+    if canonical and ((chars[:, 0] == 48) & (lengths > 1)).any():
+        return None
+    return value
 
 
 def canonical_ints(ids: np.ndarray, rows_per_step: int = 1 << 22) -> np.ndarray | None:
@@ -88,6 +129,14 @@ def _canonical(ids: np.ndarray) -> bool:
     ok &= np.all(digit | ~inside | ((cols == 0) & minus[:, None]), axis=1)
     ok &= (first_digit != ord("0")) | (lengths == 1)  # no leading zero, no "-0"
     return bool(ok.all())
+
+
+def concat_ids(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Id blocks as one array: int64 when every block is, else bytes (int blocks as their
+    decimal text)."""
+    if all(p.dtype.kind == "i" for p in parts):
+        return np.concatenate(parts)
+    return np.concatenate([p.astype(bytes) if p.dtype.kind == "i" else p for p in parts])
 
 
 def decode_ids(ids: np.ndarray, encoding: str) -> np.ndarray:
@@ -184,22 +233,32 @@ class _Reader:
         self.num_parts: dict[str, list[np.ndarray]] = {k: [] for k in self.num_cols}
 
     # -- records of one block, as fields ---------------------------------------------------
-    def add(self, fields: Mapping[int, np.ndarray], lines: np.ndarray, text: bool = False) -> None:
-        """``fields[c]``: column ``c`` of the block's records (bytes, or str when ``text``)."""
+    def add(
+        self, fields: Mapping[int, np.ndarray], lines: np.ndarray, text: bool = False, ints: Mapping | None = None
+    ) -> None:
+        """``fields[c]``: column ``c`` of the block's records (bytes, or str when ``text``);
+        ``ints[c]``: the same as int64 when every one is a plain run of digits (else None)."""
         if not len(lines):
             return
+        ints = ints or {}
         for role, col in self.num_cols.items():
+            if ints.get(col) is not None:  # digits only: what int() gives, without the detour through str
+                self.num_parts[role].append(ints[col])
+                continue
             values = fields[col] if text else _text_values(fields[col], self.encoding)
             parse = parse_timestamps if role == "time" else parse_numbers
             self.num_parts[role].append(parse(values, lines, self.names.get(role, role), self.path))
         for role, col in self.id_cols.items():
-            values = fields[col]
-            self.id_parts[role].append(np.char.encode(values, self.encoding) if text else values)
+            if ints.get(col) is not None:
+                self.id_parts[role].append(ints[col])
+            else:
+                values = fields[col]
+                self.id_parts[role].append(np.char.encode(values, self.encoding) if text else values)
         self.line_parts.append(np.asarray(lines, dtype=np.int64))
         self.n_records += len(lines)
 
     def columns(self) -> Columns:
-        ids = {k: np.concatenate(v) for k, v in self.id_parts.items()}
+        ids = {k: concat_ids(v) for k, v in self.id_parts.items()}
         nums = {k: np.concatenate(v) for k, v in self.num_parts.items()}
         return Columns(self.header, ids, nums, np.concatenate(self.line_parts), self.encoding)
 
@@ -243,12 +302,15 @@ def _vector_block(reader: _Reader, data: bytes, first_line: int) -> None:
     _check_width(counts, lines, reader.width, reader.path, reader.sep)
     at = first_sep[:, None] + np.arange(reader.width - 1)[None, :]
     seps = pos[at] if reader.width > 1 else np.zeros((len(starts), 0), dtype=np.int64)
-    fields = {}
+    fields, ints = {}, {}
     for col in {*reader.id_cols.values(), *reader.num_cols.values()}:
         lo = starts if col == 0 else seps[:, col - 1] + len(sep)
         hi = ends if col == reader.width - 1 else seps[:, col]
-        fields[col] = byte_strings(buf, lo, hi)
-    reader.add(fields, lines)
+        chars = char_matrix(buf, lo, hi)
+        fields[col] = chars.view(f"S{chars.shape[1]}").reshape(-1)
+        canonical = col in reader.id_cols.values()
+        ints[col] = digits_to_int(chars, hi - lo, canonical=canonical)
+    reader.add(fields, lines, ints=ints)
 
 
 def _csv_rows(reader: _Reader, path: Path, start: int, first_line: int, quoted: bool) -> None:

@@ -48,7 +48,7 @@ def _ids(column: Any, name: str, path: Path, first_row: int) -> np.ndarray:
     _no_nulls(column, name, path, first_row)
     kind = column.type
     if pa.types.is_integer(kind):
-        return column.to_numpy().astype(np.int64).astype(bytes)
+        return column.to_numpy().astype(np.int64)  # str(int): canonical integer ids
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
             or pa.types.is_large_binary(kind)):  # fmt: skip
         raise DataError(f"column {name!r} has type {kind}; ids must be strings or integers", path=path)
