@@ -107,3 +107,20 @@ def test_every_parameter_gets_a_gradient_under_every_ablation(tiny, make_sids, m
         gen.model(**make_batch(samples, sids.codes, np.arange(len(samples)))).backward()
         missing = [n for n, p in gen.model.named_parameters() if p.grad is None]
         assert not missing, (options, missing)
+
+
+def test_init_std_scales_codewords_and_uid_table_and_old_specs_keep_gpt2_scale():
+    from sidkit_intrr.model import IntRRNet, NetSpec
+
+    fields = dict(
+        n_items=400, codebook_sizes=(64, 64), max_len=4, d_model=32, num_layers=1, num_heads=2, d_ff=32,
+        dropout=0.0, activation="relu", item_dim=64, mlp_hidden=16, redistribution="ste", aln_weight=0.1,
+        user_teacher_forcing=True, shared_ran=True,
+    )
+    torch.manual_seed(0)
+    net = IntRRNet(NetSpec(**fields, init_std=1.0))
+    assert 0.9 < float(net.ran.codebooks[0].std()) < 1.1 and 0.9 < float(net.uid.weight.std()) < 1.1
+    legacy = NetSpec.from_json({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
+    assert legacy.init_std == 0.02
+    torch.manual_seed(0)
+    assert 0.015 < float(IntRRNet(legacy).ran.codebooks[1].std()) < 0.025

@@ -66,7 +66,9 @@ class IntRRConfig:
     ``max_len``: history items read (the last ones). ``d_model``/``num_layers``/``num_heads``/
     ``d_ff``/``dropout``/``activation``: the ``backbone`` (``"gpt2"``: transformers'
     ``GPT2Model``, the blocks of grid's ``decoder-only``). ``item_dim``: width of the per-item
-    UID embedding; ``mlp_hidden``: hidden width of the RAN's level MLPs.
+    UID embedding; ``mlp_hidden``: hidden width of the RAN's level MLPs. ``init_std``: standard
+    deviation of the RAN codewords and the UID embedding at initialisation (the authors' code
+    draws both from ``N(0, 1)``; ``0.02`` is GPT-2's scale).
     ``redistribution``: how the item side turns its level distributions into the item
     vector: ``"ste"`` (forward the argmax codeword, backward the softmax mixture), ``"soft"``
     (the mixture), ``"none"`` (the codewords of the item's given SID, no UID embedding in
@@ -88,6 +90,7 @@ class IntRRConfig:
     activation: str = attrs.field(default="relu", validator=one_of(ACTIVATIONS))
     item_dim: int = attrs.field(default=512, validator=at_least(1))
     mlp_hidden: int = attrs.field(default=512, validator=at_least(1))
+    init_std: float = attrs.field(default=0.02, validator=in_range(0.0, lo_open=True))
     redistribution: str = attrs.field(default="ste", validator=one_of(REDISTRIBUTIONS))
     aln_weight: float = attrs.field(default=0.1, validator=in_range(0.0))
     user_teacher_forcing: bool = True

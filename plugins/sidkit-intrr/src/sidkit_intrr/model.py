@@ -44,6 +44,7 @@ class NetSpec:
     aln_weight: float
     user_teacher_forcing: bool
     shared_ran: bool
+    init_std: float = INIT_STD  # checkpoints saved before the option existed used GPT-2's 0.02
 
     @classmethod
     def of(cls, config: Any, n_items: int, codebook_sizes: tuple[int, ...]) -> NetSpec:
@@ -96,12 +97,15 @@ class IntRRNet(nn.Module):
         super().__init__()
         self.spec = spec
         d = spec.d_model
-        self.ran = RAN(spec.codebook_sizes, d, spec.mlp_hidden)
-        self.item_ran = None if spec.shared_ran else RAN(spec.codebook_sizes, d, spec.mlp_hidden, mlps=spec.uses_uid)
+        std = spec.init_std
+        self.ran = RAN(spec.codebook_sizes, d, spec.mlp_hidden, init_std=std)
+        self.item_ran = (
+            None if spec.shared_ran else RAN(spec.codebook_sizes, d, spec.mlp_hidden, mlps=spec.uses_uid, init_std=std)
+        )
         self.uid = nn.Embedding(spec.n_items, spec.item_dim) if spec.uses_uid else None
         self.project = nn.Linear(spec.item_dim, d) if spec.uses_uid else None
         if self.uid is not None:
-            nn.init.normal_(self.uid.weight, std=INIT_STD)
+            nn.init.normal_(self.uid.weight, std=std)
         self.start = nn.Parameter(torch.randn(d) * INIT_STD)
         self.backbone = gpt2_backbone(spec)
 

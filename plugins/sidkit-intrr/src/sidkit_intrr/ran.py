@@ -31,11 +31,13 @@ def level_nll(logits: Sequence[torch.Tensor], codes: torch.Tensor) -> torch.Tens
 class RAN(nn.Module):
     """Codebooks (``[K_l, d]`` each) and ``L − 1`` level MLPs ``Linear(2d → hidden) → ReLU →
     Linear(hidden → d)``. ``mlps=False`` builds the codebooks alone (an item side that only
-    looks codewords up)."""
+    looks codewords up). Codewords start as ``N(0, init_std²)``."""
 
-    def __init__(self, codebook_sizes: Sequence[int], dim: int, hidden: int, mlps: bool = True):
+    def __init__(
+        self, codebook_sizes: Sequence[int], dim: int, hidden: int, mlps: bool = True, init_std: float = INIT_STD
+    ):
         super().__init__()
-        self.codebooks = nn.ParameterList(nn.Parameter(torch.randn(int(k), dim) * INIT_STD) for k in codebook_sizes)
+        self.codebooks = nn.ParameterList(nn.Parameter(torch.randn(int(k), dim) * init_std) for k in codebook_sizes)
         self.mlps = (
             nn.ModuleList(
                 nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
