@@ -12,6 +12,15 @@ histories get the same top-K from both at any width. Last line:
 ``--million``: constrained decoding over a 1,000,000-item catalog of random 3 × 256 SIDs,
 reporting index size, decode time and peak RSS (must stay < 2 GB).
 
+``--items N``: constrained decoding over a catalog of ``N`` items (random ``--levels`` x 256
+SIDs; e.g. ``--items 10000000``) against free decoding at the same width (20, or the one
+``--widths`` value), with an untrained
+GRID-size ``tiger``: the prefix index's size and build time, then ``--repeats`` alternating
+timings of the search itself (encode the histories + ``beam_search``, constrained vs free,
+no back-fill) and one full constrained ``BeamDecoder.rank``. Last lines: ``peak_rss_mb=``
+(the whole process; goal <= 4 GB at 10^7 items) and ``constrained_over_free=`` (median
+seconds constrained / free; goal <= 1.2).
+
 ``--wide``: the memory of wide beams. Decodes the same histories at width 500 (k 500) over a
 Beauty-size catalog (12,101 items, random 3 × 256 SIDs + de-dup digit) with an untrained
 model, ``--model decoder-only`` (the continual scenario's: d 64, 2 layers, 10 context items)
@@ -23,6 +32,7 @@ whether the rankings equal those of the first cap. Last line:
 
     .venv/bin/python benchmarks/beam_search.py [--threads 1] [--repeats 3] [--data Beauty.inter.tsv]
     .venv/bin/python benchmarks/beam_search.py --million
+    .venv/bin/python benchmarks/beam_search.py --items 10000000 --threads 1
     .venv/bin/python benchmarks/beam_search.py --wide --threads 1 [--model tiger] [--histories 256]
 """
 
@@ -66,7 +76,7 @@ def load_split(args):
     if args.data:
         ds = load_dataset("delimited", path=args.data)
     else:
-        ds = load_dataset("synthetic", n_users=args.users, n_items=args.items, seed=args.seed)
+        ds = load_dataset("synthetic", n_users=args.users, n_items=args.synthetic_items, seed=args.seed)
     return leave_one_out(ds, max_len=20)
 
 
@@ -237,6 +247,59 @@ def million(args) -> None:
     print(f"peak_rss_mb={rss:.0f} ({'OK' if rss < 2048 else 'OVER'} the 2 GB budget)")
 
 
+def catalog(args) -> None:
+    """Constrained vs free decoding over ``args.items`` random SIDs (see the module docstring)."""
+    from sidkit_grid.decoding.beam import beam_search
+
+    n, levels = args.items, args.levels
+    width = args.widths[0] if len(args.widths) == 1 else 20
+    rng = np.random.default_rng(args.seed)
+    t = time.perf_counter()
+    sids = SIDTable(rng.integers(0, 256, (n, levels)), (256,) * levels)
+    gen_s = time.perf_counter() - t
+    gen = TigerGenerator(TigerConfig())
+    gen.build(SIDVocab(sids.codebook_sizes), seed=args.seed)
+    histories = Ragged.from_lists([rng.integers(0, n, rng.integers(5, 21)) for _ in range(args.histories)])
+    before = peak_rss_mb()
+    decoder = BeamDecoder(BeamConfig(beam_width=width, batch_size=len(histories)))
+    t = time.perf_counter()
+    index = decoder.index(sids, gen.device)  # built once, reused by rank() below
+    build_s = time.perf_counter() - t
+    print(
+        f"catalog: {n:,} items, random {levels} x 256 SIDs ({index.n_sids:,} distinct; generated in {gen_s:.1f}s); "
+        f"prefix index {index.nbytes() / 2**20:.0f} MiB, built in {build_s:.1f}s (peak RSS {before:.0f} MB before it, "
+        f"{peak_rss_mb():.0f} MB after)"
+    )
+
+    def search(constrained: bool) -> tuple[float, torch.Tensor]:
+        t = time.perf_counter()
+        state = gen.encode(histories, sids)
+        leaves, _ = beam_search(gen, state, index, width, constrained)
+        return time.perf_counter() - t, leaves
+
+    search(True), search(False)  # warm-up
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(args.repeats):
+        for constrained in (True, False):
+            seconds, leaves = search(constrained)
+            times[constrained].append(seconds)
+            if constrained:
+                assert bool((leaves >= 0).all()), "constrained decoding produced an invalid SID"
+    valid_free = float((leaves >= 0).float().mean())
+    c, f = statistics.median(times[True]), statistics.median(times[False])
+    print(
+        f"{len(histories)} histories, width {width}, {args.repeats} alternating repeats (median seconds): "
+        f"constrained {c:.3f}s, free {f:.3f}s; free beams that are valid SIDs: {valid_free:.1%}"
+    )
+    t = time.perf_counter()
+    r = decoder.rank(gen, sids, histories, 10, None)
+    seconds, valid = time.perf_counter() - t, bool((r.items >= 0).all())
+    print(f"BeamDecoder.rank (constrained, k 10): {seconds:.3f}s, all items valid: {valid}")
+    rss = peak_rss_mb()
+    print(f"peak_rss_mb={rss:.0f} ({'OK' if rss <= 4096 else 'OVER'} the 4 GB goal)")
+    print(f"constrained_over_free={c / f:.3f}")
+
+
 WIDE_WIDTH, WIDE_ITEMS = 500, 12_101
 WIDE_MODELS = {  # --model: (untrained generator, what it is)
     "decoder-only": (lambda: DecoderOnlyGenerator(
@@ -292,7 +355,9 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", help="interaction file (CSV/TSV with user_id, item_id, timestamp), e.g. Beauty.inter.tsv")
     p.add_argument("--users", type=int, default=2000, help="synthetic users")
-    p.add_argument("--items", type=int, default=2000, help="synthetic items")
+    p.add_argument("--synthetic-items", type=int, default=2000, help="synthetic items of the comparison with HF")
+    p.add_argument("--items", type=int, help="catalog size of constrained vs free decoding (e.g. 10000000)")
+    p.add_argument("--levels", type=int, default=4, help="SID levels of --items (256 codes each)")
     p.add_argument("--train-steps", type=int, default=30, help="optimizer steps of the brief training")
     p.add_argument("--train-batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -316,6 +381,8 @@ def main(argv=None) -> None:
     if args.wide_child:
         return wide_child(args)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {' '.join(sys.argv)}")
+    if args.items:
+        return catalog(args) or 0
     return (million if args.million else wide if args.wide else compare)(args) or 0
 
 
