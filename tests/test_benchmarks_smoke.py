@@ -115,3 +115,25 @@ def test_beam_search_spread_and_agreement_check():
     assert same == 0.75 and overlap == pytest.approx((3 + 2 + 3 + 3) / 12)
     assert bs.agreement_failures({10: 1.0, 20: 0.99, 50: 0.75}) == ["width 50: 0.750"]
     assert bs.agreement_failures({20: float("nan")}) == ["width 20: nan"]
+
+
+def test_scale_benchmark_runs_end_to_end_on_a_tiny_log(tmp_path):
+    """``benchmarks/scale.py`` on two tiny sizes: one line per size, the PNG, the ratios."""
+    import subprocess
+
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "scale.png"
+    cmd = [sys.executable, str(BENCHMARKS / "scale.py"), "--interactions", "3000", "6000", "--items", "400",
+           "--per-user", "20", "--decode-users", "16", "--width", "4", "--batch-size", "512",
+           "--workdir", str(tmp_path), "--png", str(png), "--json", str(tmp_path / "scale.json")]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    sizes = [line for line in lines if line.startswith("n=")]
+    assert [s.split()[0] for s in sizes] == ["n=3000", "n=6000"]
+    rows = json.loads((tmp_path / "scale.json").read_text())
+    assert rows[1]["interactions"] <= 6000 and rows[1]["decoded_users"] == 16 and rows[1]["all_valid"]
+    assert rows[1]["samples"] > 0 and rows[1]["batches"] == -(-rows[1]["samples"] // 512)
+    assert png.stat().st_size > 10_000
+    assert any(line.startswith("cpu_seconds_per_million_ratio=") for line in lines)
