@@ -27,8 +27,9 @@ def test_planted_collapse_ste_stays_collapsed_while_frqud_explores_out_of_it():
     The encoder is held (lr 1e-6) and the codebooks train at 3e-2: with the encoder at the
     codebooks' rate every variant collapses to one code per level (the latent shrinks; see
     the doc page), which is not the effect under test. Measured (10 epochs, 160 steps, seeds
-    0-4): ratio 0.27 / 0.27 / 0.36 / 0.39 / 0.32; STE's level-2/3 perplexity 1.84-2.14, FrqUD's
-    5.1-7.3, the planted start 1.8-2.0."""
+    0-4, ``scripts/planted.py collapse``): ratio 0.27 / 0.27 / 0.35 / 0.38 / 0.31; STE's
+    level-2/3 perplexity 1.84-2.14 per level, FrqUD's mean of levels 2-3 5.3-7.2, the planted
+    start 1.75-2.0."""
     from sidkit_diger.generator import DigerGenerator
 
     n_items, seed = 64, 0
