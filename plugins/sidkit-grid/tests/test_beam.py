@@ -288,3 +288,15 @@ def test_decoder_only_decoding_logs_no_transformers_deprecation():
                           env={**os.environ, "PYTHONPATH": tests, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "deprecated" not in proc.stderr, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("order", ["index", "random"])
+@pytest.mark.parametrize("sizes", [(4, 3, 5), (256, 256, 256, 256), (2**40, 2**30), (1, 7)])
+def test_sid_order_packed_key_equals_the_lexsort(order, sizes):
+    from sidkit_grid.decoding.prefix_index import sid_order
+
+    rng = np.random.default_rng(3)
+    codes = np.stack([rng.integers(0, min(w, 6), 2000) for w in sizes], axis=1)  # many shared SIDs
+    tie = np.random.default_rng(11).permutation(2000) if order == "random" else np.arange(2000)
+    want = np.lexsort((tie, *codes.T[::-1]))  # what PrefixIndex sorted with before
+    assert np.array_equal(sid_order(codes, sizes, order, seed=11), want)

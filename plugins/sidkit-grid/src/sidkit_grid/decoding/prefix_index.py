@@ -15,7 +15,26 @@ import numpy as np
 import torch
 from sidkit.types import SIDTable
 
-__all__ = ["PrefixIndex"]
+__all__ = ["PrefixIndex", "sid_order"]
+
+
+def sid_order(codes: np.ndarray, codebook_sizes: tuple[int, ...], collision_order: str = "index", seed: int = 0):
+    """Item order sorted by SID (lexicographically), items of one SID by index or, with
+    ``collision_order="random"``, in a random order drawn with ``seed``. When the codes fit
+    in 63 bits they are packed into one int64 key and sorted once (a stable sort keeps item
+    order among equal SIDs), instead of a lexsort over every level."""
+    n = len(codes)
+    tie = np.random.default_rng(seed).permutation(n) if collision_order == "random" else None
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    bits = [max(int(w) - 1, 1).bit_length() for w in codebook_sizes]
+    if sum(bits) > 63:
+        return np.lexsort((np.arange(n) if tie is None else tie, *codes.T[::-1]))
+    key = np.zeros(n, dtype=np.int64)
+    for level, b in enumerate(bits):
+        key <<= b
+        key |= codes[:, level]
+    return np.argsort(key, kind="stable") if tie is None else np.lexsort((tie, key))
 
 
 class PrefixIndex:
@@ -32,8 +51,7 @@ class PrefixIndex:
         n, levels = codes.shape
         self.codebook_sizes = tuple(sids.codebook_sizes)
         self.n_levels = levels
-        tie = np.random.default_rng(seed).permutation(n) if collision_order == "random" else np.arange(n)
-        order = np.lexsort((tie, *codes.T[::-1])) if n else np.zeros(0, dtype=np.int64)
+        order = sid_order(codes, self.codebook_sizes, collision_order, seed)
         s = codes[order]
         # differs[i, l]: row i's length-(l+1) prefix differs from row i-1's (row 0 starts every node)
         differs = np.ones((n, levels), dtype=bool)
