@@ -153,8 +153,9 @@ def plot(rows: list[dict], png: Path) -> None:
     n = [r["n"] / 1e6 for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for stage in STAGES:
-        ax1.plot(n, [r[f"{stage}_s"] for r in rows], "o-", label=stage)
-    ax1.plot(n, [r["total_s"] for r in rows], "k.-", label="total")
+        ax1.plot(n, [r[f"{stage}_cpu_s"] for r in rows], "o-", label=f"{stage} (CPU)")
+    ax1.plot(n, [r["total_cpu_s"] for r in rows], "k.-", label="total (CPU)")
+    ax1.plot(n, [r["total_s"] for r in rows], "k.--", alpha=0.5, label="total (wall, shared cores)")
     ax1.set(xlabel="interactions (millions)", ylabel="seconds", title="time per stage")
     ax1.legend()
     for key, label in (("rss_after_load_gb", "after load"), ("rss_after_split_gb", "after split"),
@@ -185,10 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--png", type=Path, default=REPO / "runs" / "scale" / "scale.png")
     parser.add_argument("--json", type=Path, help="also write every size's measurements here")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--replot", type=Path, help="only redraw --png from a --json file of an earlier run")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args)
+        return 0
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), args.png)
+        print(f"wrote {args.png}")
         return 0
     import torch
 
