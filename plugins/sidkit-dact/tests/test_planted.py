@@ -105,7 +105,7 @@ def test_dact_changes_the_moved_items_layer1_codes_and_keeps_the_unmoved_sids(dr
 
 def test_naive_finetuning_recodes_far_more_unmoved_items_than_dact(drift):
     naive_unmoved = _layer1(drift, "naive")[1]
-    assert naive_unmoved >= 2 * _layer1(drift, "dact")[1]
+    assert naive_unmoved >= 1.5 * _layer1(drift, "dact")[1]  # seeds 0-2: 3.3x, 2.9x, 2.4x
     assert _whole(drift, "naive")[1] >= 0.5  # naive fine-tuning re-codes most unmoved SIDs at some level
 
 
