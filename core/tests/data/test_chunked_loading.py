@@ -101,3 +101,16 @@ def test_truncated_gzip_is_a_clear_error(write, tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match="truncated gzip file"):
         load_dataset("delimited", path=str(path))
+
+
+@pytest.mark.parametrize("block", [7, 1 << 24])
+def test_old_mac_line_ends_count_as_lines(write, monkeypatch, block):
+    """A lone "\\r" ends a line, as Python's universal newlines did for the per-row reader."""
+    monkeypatch.setattr(columns, "CHUNK_BYTES", block)
+    text = "user_id,item_id,timestamp\r" + "u1,1,10\r\r\nu1,2,11\r\nu2,1,12\ru2,3,13\n\nu3,1,x\r"
+    path = write("mac.csv", text)
+    with pytest.raises(DataError) as info:
+        load_dataset("delimited", path=str(path))
+    assert (info.value.line, info.value.reason) == (8, "timestamp 'x' is not a number")
+    ds = load_dataset("delimited", path=str(write("mac2.csv", text.replace("u3,1,x", "u3,1,14"))))
+    assert len(ds.interactions) == 5  # and equal to the per-row reading (conftest)

@@ -272,10 +272,21 @@ def _check_width(counts: np.ndarray, lines: np.ndarray, width: int, path: Path, 
         )
 
 
-def _vector_block(reader: _Reader, data: bytes, first_line: int) -> None:
-    """Split one block (whole lines) by byte arithmetic and hand its fields to ``reader``."""
+def _line_breaks(buf: np.ndarray) -> np.ndarray:
+    """Positions of the line breaks: every ``\\n`` and every ``\\r`` not followed by one
+    (Python's universal newlines, as the text reader counted lines)."""
+    cr = buf == 13
+    if cr.any():
+        cr[:-1] &= buf[1:] != 10
+        return np.flatnonzero((buf == 10) | cr)
+    return np.flatnonzero(buf == 10)
+
+
+def _vector_block(reader: _Reader, data: bytes, first_line: int) -> int:
+    """Split one block (whole lines) by byte arithmetic and hand its fields to ``reader``;
+    returns the number of line breaks in it."""
     buf = np.frombuffer(data, dtype=np.uint8)
-    nl = np.flatnonzero(buf == 10)
+    nl = _line_breaks(buf)
     starts = np.concatenate([[0], nl + 1]).astype(np.int64)
     ends = np.concatenate([nl, [len(buf)]]).astype(np.int64)
     lines = first_line + np.arange(len(starts), dtype=np.int64)
@@ -296,7 +307,7 @@ def _vector_block(reader: _Reader, data: bytes, first_line: int) -> None:
         reader.set_header(header.split(reader.sep))
         starts, ends, lines = starts[1:], ends[1:], lines[1:]
     if not len(starts):
-        return
+        return len(nl)
     first_sep = np.searchsorted(pos, starts)
     counts = np.searchsorted(pos, ends) - first_sep + 1
     _check_width(counts, lines, reader.width, reader.path, reader.sep)
@@ -311,6 +322,7 @@ def _vector_block(reader: _Reader, data: bytes, first_line: int) -> None:
         canonical = col in reader.id_cols.values()
         ints[col] = digits_to_int(chars, hi - lo, canonical=canonical)
     reader.add(fields, lines, ints=ints)
+    return len(nl)
 
 
 def _csv_rows(reader: _Reader, path: Path, start: int, first_line: int, quoted: bool) -> None:
@@ -362,9 +374,8 @@ def _read(reader: _Reader, path: Path, quoted: bool, chunk_bytes: int) -> None:
         data.decode(reader.encoding)  # UnicodeDecodeError: the caller tries the next encoding
         if quoted and b'"' in data:
             return _csv_rows(reader, path, offset, line, quoted)
-        _vector_block(reader, data, line)
         offset += len(block)
-        line += block.count(b"\n")
+        line += _vector_block(reader, data, line)
     return None
 
 
