@@ -200,3 +200,29 @@ def test_warm_start_continues_from_the_given_generator(tiny, make_sids):
     fresh = tiny(train={"epochs": 1})
     fresh.fit(sids, Context(split=split, progress=False))
     assert not torch.equal(fresh.model.start, gen.model.start)  # not a rebuild from the run's seed
+
+
+@pytest.mark.parametrize("windows", ["all", "sliding"])
+@pytest.mark.parametrize("first_target", [None, np.array([0, 4, 1, 2])])
+def test_lazy_rows_equal_the_materialised_windows(windows, first_target):
+    """The index gathers exactly the rows the materialised windows had, in the same order."""
+    from sidkit.data import causal_windows, sliding_windows
+
+    train = Ragged.from_lists([[1, 5, 9, 2, 7, 4, 4, 6], [3, 4, 0, 11, 12, 13], [8, 19], [2, 3, 5, 7, 11]])
+    samples = training_samples(train, 3, windows, first_target)
+    if windows == "all":
+        _, items, want_target = causal_windows(train, 3, first_target=first_target)
+        want_history, want_next = items[:, :-1], items[:, -1]
+    else:
+        inputs, want_next = sliding_windows(train, 3, first_target=first_target)
+        want_history = inputs.to_padded(3)
+        want_target = np.zeros((len(want_next), 4), dtype=bool)
+        want_target[:, -1] = True
+    order = np.random.default_rng(0).permutation(len(samples))
+    history, following, is_target = samples.rows(order)
+    assert len(samples) == len(want_next) > 0
+    np.testing.assert_array_equal(history, want_history[order])
+    np.testing.assert_array_equal(following, want_next[order])
+    np.testing.assert_array_equal(is_target, want_target[order])
+    np.testing.assert_array_equal(samples.lengths, (want_history >= 0).sum(axis=1))
+    assert samples.n_targets == int(want_target.sum())

@@ -26,6 +26,7 @@ from sidkit_letter.models.sasrec import (
     load_model,
     sample_negatives,
     score_histories,
+    WindowIndex,
     training_windows,
 )
 
@@ -63,6 +64,18 @@ def test_training_windows_last_and_all():
     # every transition is a target exactly once
     targets = [(w[i], w[i + 1]) for w in every.tolist() for i in range(3) if w[i] and w[i + 1]]
     assert sorted(targets) == [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (9, 10)]
+
+
+@pytest.mark.parametrize("mode", ["last", "all"])
+def test_window_index_gathers_a_shuffled_batch_like_the_full_table(mode):
+    """Training never materialises the windows: a batch's rows, in any order, are the rows
+    of the full table (pinned by hand above)."""
+    train = Ragged.from_lists([[0, 1, 2, 3, 4, 5, 6], [7], [8, 9], [], [3, 1, 4, 1, 5, 9, 2, 6]])
+    index = WindowIndex.build(train, 3, mode)
+    full = training_windows(train, max_len=3, mode=mode)
+    order = np.random.default_rng(0).permutation(len(index))
+    assert len(index) == len(full) == (3 if mode == "last" else 6)
+    np.testing.assert_array_equal(index.rows(order), full[order])
 
 
 def test_negatives_avoid_the_window():

@@ -4,7 +4,8 @@ A backbone row holds one slot per history item plus the start vector in front of
 one (:data:`~sidkit_intrr.model.START`), left-padded with :data:`~sidkit_intrr.model.PAD`.
 The hidden state of slot ``j`` predicts the item after it. ``windows = "all"`` trains every
 item of a window of ``max_len + 1`` items from one row; ``"sliding"`` has one row per
-prefix and trains its last slot only. Both train exactly the same targets.
+prefix and trains its last slot only. Both train exactly the same targets. Rows are never
+materialised: a batch gathers its rows from the training sequences by index arithmetic.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import attrs
 import numpy as np
 import torch
-from sidkit.data import causal_windows, sliding_windows, trim_left_padding
+from sidkit.data import CausalWindowIndex, SlidingWindows, trim_left_padding
 from sidkit.types import Ragged
 
 from .model import PAD, START
@@ -24,44 +25,67 @@ __all__ = ["Samples", "training_samples", "slot_rows", "make_batch"]
 
 @attrs.frozen(eq=False)
 class Samples:
-    """Training rows: ``history[j]`` (``[max_len]`` items, left-padded with -1) and
-    ``is_target[j]`` (``[max_len + 1]``: which of ``[history[j], next]``'s items after the
-    first are trained on, ``next[j]`` being the item after the history)."""
+    """Training rows as an index over the training sequences (:class:`sidkit.data.CausalWindowIndex`
+    for ``"all"``, :class:`sidkit.data.SlidingWindows` for ``"sliding"``): nothing per row is
+    stored; :meth:`rows` gathers a batch's rows when it is built.
 
-    history: np.ndarray
-    next: np.ndarray
-    is_target: np.ndarray
+    Row ``j`` is ``history`` (``[max_len]`` items, left-padded with -1), ``next`` (the item
+    after the history) and ``is_target`` (``[max_len + 1]``: which of ``[history, next]``'s
+    items after the first are trained on)."""
+
+    index: CausalWindowIndex | SlidingWindows
 
     def __len__(self) -> int:
-        return len(self.history)
+        return len(self.index)
+
+    @property
+    def max_len(self) -> int:
+        return self.index.max_len
 
     @property
     def lengths(self) -> np.ndarray:
         """History items per row (what a batch is padded to)."""
-        return (self.history >= 0).sum(axis=1)
+        if isinstance(self.index, CausalWindowIndex):
+            return self.index.lengths() - 1
+        return self.index.lengths()
 
     @property
     def n_targets(self) -> int:
-        return int(self.is_target.sum())
+        if isinstance(self.index, CausalWindowIndex):
+            return self.index.n_targets()
+        return len(self.index)
+
+    def rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(history, next, is_target)`` of rows ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if isinstance(self.index, CausalWindowIndex):
+            _, items, is_target = self.index.windows(rows)
+            return items[:, :-1], items[:, -1], is_target
+        is_target = np.zeros((len(rows), self.max_len + 1), dtype=bool)
+        is_target[:, -1] = True
+        return self.index.padded(rows), self.index.targets(rows), is_target
 
     def digest(self) -> str:
-        h = hashlib.sha256()
-        for array in (self.history, self.next, self.is_target):
-            h.update(np.ascontiguousarray(array).tobytes())
+        """What the rows are made of: the sequences, the window kind and its counts."""
+        h = hashlib.sha256(type(self.index).__name__.encode())
+        h.update(str(self.max_len).encode())
+        train = self.index.train
+        first = getattr(self.index, "first", None)
+        if first is None:
+            first = self.index.first_target
+        for array in (train.values, train.offsets, self.index.cum, first):
+            if array is not None:
+                h.update(np.ascontiguousarray(array).tobytes())
         return h.hexdigest()[:20]
 
 
 def training_samples(train: Ragged, max_len: int, windows: str, first_target: np.ndarray | None = None) -> Samples:
-    """``windows = "all"``: :func:`sidkit.data.causal_windows` (every transition once, windows
-    overlapping by one item); ``"sliding"``: :func:`sidkit.data.sliding_windows` (every prefix)."""
+    """``windows = "all"``: the windows of :func:`sidkit.data.causal_windows` (every transition
+    once, windows overlapping by one item); ``"sliding"``: every prefix, as
+    :func:`sidkit.data.sliding_windows`. Both as indices, built batch by batch."""
     if windows == "all":
-        _, items, is_target = causal_windows(train, max_len, first_target=first_target)
-        return Samples(items[:, :-1], items[:, -1], is_target)
-    inputs, targets = sliding_windows(train, max_len, first_target=first_target)
-    history = inputs.to_padded(max_len)
-    is_target = np.zeros((len(targets), max_len + 1), dtype=bool)
-    is_target[:, -1] = True
-    return Samples(history, targets, is_target)
+        return Samples(CausalWindowIndex.build(train, max_len, first_target=first_target))
+    return Samples(SlidingWindows.build(train, max_len, first_target=first_target))
 
 
 def slot_rows(history: np.ndarray) -> np.ndarray:
@@ -76,10 +100,9 @@ def slot_rows(history: np.ndarray) -> np.ndarray:
 def make_batch(samples: Samples, codes: np.ndarray, rows: np.ndarray) -> dict[str, torch.Tensor]:
     """The CPU batch of ``rows`` for :meth:`IntRRNet.forward`: history slots re-indexed to
     the batch's distinct items, target positions and their SIDs."""
-    history = samples.history[rows]
+    history, following, is_target = samples.rows(rows)
     slots = slot_rows(history)
-    is_target = samples.is_target[rows]
-    items = np.concatenate([history, samples.next[rows, None]], axis=1)  # slot j predicts items[:, j]
+    items = np.concatenate([history, following[:, None]], axis=1)  # slot j predicts items[:, j]
     slots, is_target, items = trim_left_padding(slots, is_target, items, pad=PAD)
     real = slots >= 0
     distinct, inverse, counts = np.unique(slots[real], return_inverse=True, return_counts=True)

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from sidkit.artifacts import read_json, write_json
 from sidkit.context import Context
-from sidkit.data import causal_windows, trim_left_padding
+from sidkit.data import CausalWindowIndex, trim_left_padding
 from sidkit.errors import ArtifactError, SidkitError
 from sidkit.metrics import ranking_metrics
 from sidkit.training import FitResult, fit
@@ -47,6 +47,7 @@ __all__ = [
     "SASRec",
     "build_model",
     "training_windows",
+    "WindowIndex",
     "sample_negatives",
     "history_inputs",
     "score_histories",
@@ -202,20 +203,55 @@ def _check_items(seqs: Ragged, n_items: int, what: str) -> None:
         )
 
 
-def training_windows(train: Ragged, max_len: int, mode: str = "last") -> np.ndarray:
-    """Training windows ``[N, max_len + 1]`` of token ids (item + 1), left-padded with 0.
+@attrs.frozen(eq=False)
+class WindowIndex:
+    """Training windows as an index over the training sequences: :meth:`rows` builds the
+    ``[n, max_len + 1]`` token ids (item + 1, left-padded with 0) of a batch's windows when the
+    batch is built; nothing per window is stored.
 
     ``"last"``: one window per sequence of at least 2 items, its last ``max_len + 1`` items.
-    ``"all"``: :func:`sidkit.data.causal_windows`, windows ending at ``end``,
-    ``end - max_len``, ``end - 2·max_len``, ... so that consecutive windows overlap by one
-    item and every transition is a target exactly once.
+    ``"all"``: the windows of :func:`sidkit.data.causal_windows` (ending at ``end``,
+    ``end - max_len``, ``end - 2·max_len``, ...: consecutive windows overlap by one item and
+    every transition is a target exactly once).
     """
-    if mode == "all":
-        return causal_windows(train, max_len)[1] + 1
-    if mode != "last":
-        raise ValueError(f"windows must be 'last' or 'all', got {mode!r}")
-    rows = np.flatnonzero(train.lengths >= 2)
-    return train.to_padded(max_len + 1, rows=rows) + 1
+
+    train: Ragged
+    max_len: int
+    mode: str
+    causal: CausalWindowIndex | None  # mode "all"
+    sequences: np.ndarray | None  # mode "last": the sequences with >= 2 items
+
+    @classmethod
+    def build(cls, train: Ragged, max_len: int, mode: str = "last") -> WindowIndex:
+        if mode == "all":
+            return cls(train, int(max_len), mode, CausalWindowIndex.build(train, max_len), None)
+        if mode != "last":
+            raise ValueError(f"windows must be 'last' or 'all', got {mode!r}")
+        return cls(train, int(max_len), mode, None, np.flatnonzero(train.lengths >= 2))
+
+    def __len__(self) -> int:
+        return len(self.causal) if self.causal is not None else len(self.sequences)
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """``[len(rows), max_len + 1]`` token ids of windows ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.causal is not None:
+            return self.causal.windows(rows)[1] + 1
+        return self.train.to_padded(self.max_len + 1, rows=self.sequences[rows]) + 1
+
+    def digest(self) -> str:
+        """What the windows are made of: the sequences, the mode and ``max_len``."""
+        h = hashlib.sha256(f"{self.mode}:{self.max_len}".encode())
+        for array in (self.train.values, self.train.offsets):
+            h.update(np.ascontiguousarray(array).tobytes())
+        return h.hexdigest()[:20]
+
+
+def training_windows(train: Ragged, max_len: int, mode: str = "last") -> np.ndarray:
+    """All training windows of :class:`WindowIndex` at once, ``[N, max_len + 1]`` (for
+    inspection and tests; training gathers them batch by batch)."""
+    index = WindowIndex.build(train, max_len, mode)
+    return index.rows(np.arange(len(index)))
 
 
 def sample_negatives(windows: torch.Tensor, n_items: int) -> torch.Tensor:
@@ -275,12 +311,12 @@ def catalog_metric(model: SASRec, examples: EvalSet, monitor: str, batch_size: i
 
 
 # -- training ---------------------------------------------------------------------------------
-def _fingerprint(model: SASRec, config: SASRecModelConfig, windows: np.ndarray) -> dict[str, Any]:
+def _fingerprint(model: SASRec, config: SASRecModelConfig, windows: WindowIndex) -> dict[str, Any]:
     return {
         "model": "sasrec",
         **model.hparams,
         "windows": config.windows,
-        "data": hashlib.sha256(np.ascontiguousarray(windows).tobytes()).hexdigest()[:20],
+        "data": windows.digest(),
         # a warm start resumes only its own checkpoints: the initial weights are part of the run
         "init": hashlib.sha256(model.item_table.detach().cpu().numpy().tobytes()).hexdigest()[:20],
     }
@@ -307,7 +343,7 @@ def train_sasrec(
     if ctx is None:
         ctx = Context()
     _check_items(train, model.n_items, f"{who}: the training sequences")
-    windows = training_windows(train, model.max_len, config.windows)
+    windows = WindowIndex.build(train, model.max_len, config.windows)
     if len(windows) == 0:
         raise SidkitError(f"{who}: no training sample (every training sequence has fewer than 2 items)")
     cfg = config.train
@@ -321,7 +357,7 @@ def train_sasrec(
     n_items = model.n_items
 
     def make_batch(indices: torch.Tensor):
-        rows = torch.from_numpy(trim_left_padding(windows[indices.numpy()], pad=PAD))
+        rows = torch.from_numpy(trim_left_padding(windows.rows(indices.numpy()), pad=PAD))
         batch = (rows[:, :-1], rows[:, 1:])
         return (*batch, sample_negatives(rows, n_items)) if bce else batch
 
