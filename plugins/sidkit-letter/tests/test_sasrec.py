@@ -22,11 +22,11 @@ from sidkit_letter.configs import SASRecConfig
 from sidkit_letter.encoders.sasrec import META, WEIGHTS, SASRecEncoder
 from sidkit_letter.models.sasrec import (
     SASRec,
+    WindowIndex,
     build_model,
     load_model,
     sample_negatives,
     score_histories,
-    WindowIndex,
     training_windows,
 )
 
