@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sidkit.data import causal_windows, sliding_windows
 from sidkit.types import Ragged, SIDTable
 from sidkit_grid.configs import DecoderOnlyConfig, TigerConfig
 from sidkit_grid.generators.decoder_only import DecoderOnlyGenerator
@@ -21,40 +22,17 @@ from sidkit_grid.generators.sequences import (
 from sidkit_grid.generators.tiger import TigerGenerator
 
 
-# -- the materialised windows (sidkit 0.1, before issue 18), as the oracle ---------------------
+# -- the oracle: core's materialised windows (themselves checked against sidkit 0.1's code in
+# core/tests/data/test_lazy_windows.py) with each sample's user attached -----------------------
 def old_sliding(train: Ragged, max_len: int, users: np.ndarray, first_target=None):
-    rows = np.repeat(np.arange(len(train)), train.lengths)
-    position = np.arange(len(train.values)) - train.offsets[rows]
-    keep = position >= 1
-    if first_target is not None:
-        keep &= position >= first_target[rows]
-    ends = np.flatnonzero(keep)
-    starts = np.maximum(train.offsets[rows[ends]], ends - max_len)
-    lengths = ends - starts
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    idx = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
-    return Ragged(train.values[idx], offsets), train.values[ends], users[rows[ends]]
+    inputs, targets = sliding_windows(train, max_len, first_target=first_target)
+    first = np.ones(len(train), dtype=np.int64) if first_target is None else np.maximum(first_target, 1)
+    return inputs, targets, np.repeat(users, np.maximum(train.lengths - first, 0))
 
 
 def old_causal(train: Ragged, max_len: int, users: np.ndarray, first_target=None):
-    lengths = train.lengths
-    rows = np.flatnonzero(lengths >= 2)
-    per_row = -(-(lengths[rows] - 1) // max_len)
-    which = np.repeat(np.arange(len(rows)), per_row)
-    back = np.arange(len(which)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-    rows = rows[which]
-    seq_start = train.offsets[rows]
-    ends = train.offsets[rows + 1] - back * max_len
-    width = max_len + 1
-    idx = ends[:, None] - width + np.arange(width)[None, :]
-    real = idx >= seq_start[:, None]
-    win_start = np.maximum(seq_start, ends - width)
-    is_target = real & (idx > win_start[:, None])
-    if first_target is not None:
-        is_target &= (idx - seq_start[:, None]) >= first_target[rows][:, None]
-    items = np.where(real, train.values[np.clip(idx, 0, len(train.values) - 1)], -1)
-    keep = is_target.any(axis=1)
-    return items[keep], is_target[keep], users[rows[keep]]
+    rows, items, is_target = causal_windows(train, max_len, first_target=first_target)
+    return items, is_target, users[rows]
 
 
 def data(seed: int, n: int = 200):

@@ -70,9 +70,8 @@ class Samples:
         h = hashlib.sha256(type(self.index).__name__.encode())
         h.update(str(self.max_len).encode())
         train = self.index.train
-        first = getattr(self.index, "first", None)
-        if first is None:
-            first = self.index.first_target
+        causal = isinstance(self.index, CausalWindowIndex)
+        first = self.index.first_target if causal else self.index.first
         for array in (train.values, train.offsets, self.index.cum, first):
             if array is not None:
                 h.update(np.ascontiguousarray(array).tobytes())
