@@ -406,6 +406,25 @@ def test_predict_bad_lines_fail_without_writing_or_are_skipped_with_their_line(r
     assert [a["line"] for a in answers] == [1, len(lines)] and answers[0]["items"] == answers[1]["items"]
 
 
+def test_decoder_options_can_be_set_when_loading_a_run(run):
+    """``--set KEY=VALUE`` on recommend/predict changes only the decoder; a bad key or value
+    is a config error naming the decoder section, before anything is decoded or written."""
+    root, _, _ = run
+    items = json.loads((root / "run" / "data" / "items.json").read_text())["item_ids"]
+    history = ",".join(items[:3])
+    plain = sidkit("recommend", str(root / "run"), "--history", history, "--json")
+    small = sidkit("recommend", str(root / "run"), "--history", history, "--json", "--set", "batch_size=1")
+    assert plain.returncode == 0 and small.returncode == 0, small.stderr
+    assert [r["item_id"] for r in json.loads(small.stdout)] == [r["item_id"] for r in json.loads(plain.stdout)]
+    out = sidkit("recommend", str(root / "run"), "--history", history, "--set", "batch_sise=1")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "decoder.batch_sise: unknown key" in out.stderr and "did you mean 'batch_size'" in out.stderr
+    (root / "one.jsonl").write_text(json.dumps({"history": items[:2]}) + "\n")
+    out = sidkit("predict", str(root / "run"), "--input", str(root / "one.jsonl"), "--output", str(root / "never.jsonl"),
+                 "--set", "batch_size=0")
+    assert out.returncode != 0 and "decoder.batch_size" in out.stderr and not (root / "never.jsonl").exists()
+
+
 def test_seeds_run_each_seed_and_summarise_with_a_paired_test(tmp_path):
     config = tmp_path / "toy.toml"
     config.write_text(PIPELINE.replace("epochs = 4", "epochs = 2"))

@@ -256,19 +256,27 @@ def data_info(path: str | None, fmt: str, items: str | None, ties: str, as_json:
 
 
 # -- recommend / inspect -----------------------------------------------------------------
+#: ``--set KEY=VALUE`` decoder options of a loaded run (``recommend``, ``predict``, ``serve``).
+decoder_set_option = click.option(
+    "--set", "decoder_sets", multiple=True, metavar="KEY=VALUE",
+    help="Decoder option for this call, e.g. precision=bf16 or beam_width=50 (repeatable).",
+)
+
+
 @main.command("recommend")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--history", required=True, help="Comma-separated item ids, oldest first.")
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="How many items.")
 @click.option("--json", "as_json", is_flag=True)
-def recommend_cmd(run_dir: Path, history: str, k: int, as_json: bool) -> None:
+@decoder_set_option
+def recommend_cmd(run_dir: Path, history: str, k: int, as_json: bool, decoder_sets: tuple[str, ...]) -> None:
     """Recommend the next items for a history with the model in RUN_DIR."""
     from .serving import load_run
 
     items = [h.strip() for h in history.split(",") if h.strip()]
     if not items:
         raise click.BadParameter("give at least one item id", param_hint="--history")
-    recs = load_run(run_dir, registry=command_registry()).recommend(items, k)
+    recs = load_run(run_dir, registry=command_registry(), decoder_overrides=decoder_sets).recommend(items, k)
     if as_json:
         click.echo(json.dumps(recs, indent=2))
         return
@@ -287,14 +295,17 @@ def recommend_cmd(run_dir: Path, history: str, k: int, as_json: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Histories per decoder call.")
 @click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="A bad input line stops the run (nothing written) or is reported and skipped.")
-def predict_cmd(run_dir: Path, input_path: Path, output_path: Path, k: int, batch_size: int, on_error: str) -> None:
+@decoder_set_option
+def predict_cmd(
+    run_dir: Path, input_path: Path, output_path: Path, k: int, batch_size: int, on_error: str, decoder_sets: tuple[str, ...]
+) -> None:
     """Recommend for every history in a JSONL file with the model in RUN_DIR."""
     import time
 
     from .predict import predict_file
     from .serving import load_run
 
-    run = load_run(run_dir, registry=command_registry())
+    run = load_run(run_dir, registry=command_registry(), decoder_overrides=decoder_sets)
     last = [time.monotonic()]
 
     def progress(n: int) -> None:  # at most every 10 s

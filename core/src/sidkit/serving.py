@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +99,14 @@ def _verified(run_dir: Path, stage: str) -> dict[str, Any]:
     return read_json(record.path)
 
 
-def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: str = "cpu") -> LoadedRun:
+def load_run(
+    run_dir: str | Path, *, registry: Registry | None = None, device: str = "cpu", decoder_overrides: Iterable[str] = ()
+) -> LoadedRun:
     """Rebuild the tokenizer, generator and decoder of a finished run from its directory,
     after checking every artifact against the digests recorded when it was written and the
-    generator against the SIDs it was trained on."""
+    generator against the SIDs it was trained on. ``decoder_overrides``: ``KEY=VALUE``
+    options of the decoder section (``precision=bf16``, ``beam_width=50``), applied as
+    ``--set decoder.KEY=VALUE`` would be; the trained stages cannot be overridden."""
     from .pipeline import sids_digest
 
     run_dir = Path(run_dir)
@@ -110,7 +114,7 @@ def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: s
     if not config_path.exists():
         raise ArtifactError(f"{run_dir}: not a sidkit run directory (no config.resolved.toml)")
     registry = registry or get_registry()
-    cfg = load_config(config_path, registry)
+    cfg = load_config(config_path, registry, [f"decoder.{o}" for o in decoder_overrides])
     _verified(run_dir, "tokenizer")
     gen_info = _verified(run_dir, "generator")
     items = read_json(run_dir / "data" / "items.json")

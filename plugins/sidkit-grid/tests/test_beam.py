@@ -228,6 +228,28 @@ def test_batch_size_and_empty_histories_do_not_change_rankings(name):
     np.testing.assert_array_equal(one.items[0], one.items[3])  # empty histories: same answer
 
 
+@pytest.mark.parametrize("name", GENERATORS)
+def test_bf16_decoding_runs_in_bf16_and_keeps_the_ranking_and_the_weights(name):
+    """``precision = "bf16"`` autocasts the model's matmuls (scores move by bf16 rounding,
+    not by more) and leaves the fp32 weights alone."""
+    sids = random_sids(200, sizes=(8, 8, 8), seed=5)
+    gen = built(name, sids)
+    histories = random_histories(16, 200)
+    fp32 = BeamDecoder(BeamConfig(beam_width=10)).rank(gen, sids, histories, 10, None)
+    bf16 = BeamDecoder(BeamConfig(beam_width=10, precision="bf16")).rank(gen, sids, histories, 10, None)
+    assert not np.array_equal(fp32.scores, bf16.scores)  # the bf16 path ran
+    for row in range(len(histories)):  # an item found by both gets nearly the same score
+        a = dict(zip(fp32.items[row].tolist(), fp32.scores[row].tolist(), strict=True))
+        b = dict(zip(bf16.items[row].tolist(), bf16.scores[row].tolist(), strict=True))
+        for item in a.keys() & b.keys():
+            assert b[item] == pytest.approx(a[item], rel=0.03)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(fp32.items, bf16.items, strict=True)])
+    assert overlap >= 0.9
+    assert {p.dtype for p in gen.model.parameters()} == {torch.float32}
+    with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16', got 'fp16'"):
+        BeamConfig(precision="fp16")
+
+
 def test_wide_beams_lower_the_histories_per_batch(monkeypatch):
     """At most MAX_BEAMS beams advance together: 256 histories x 500 beams would not fit."""
     from sidkit_grid.decoding import beam as beam_module

@@ -152,6 +152,10 @@ class BeamDecoder:
         return Rankings(items, scores)
 
     def _search(self, generator, sids, index, histories, users, width, k):
+        with torch.autocast(generator.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
+            return self._search_at_precision(generator, sids, index, histories, users, width, k)
+
+    def _search_at_precision(self, generator, sids, index, histories, users, width, k):
         state = generator.encode(histories, sids, users)
         leaves, scores = beam_search(generator, state, index, width, self.config.constrained)
         if self.config.constrained:

@@ -96,21 +96,24 @@ def attend(
     ``shared = (k, v, bias)`` with ``[B, H, S, d]`` keys/values and ``[B, 1, 1, S]`` bias.
     """
     b, w, h, d = q.shape
-    qh = q.transpose(1, 2)  # [B, H, beams, d]
     if own is None:
         k, v, bias = shared
-        out = torch.nn.functional.scaled_dot_product_attention(qh, k, v, attn_mask=bias, scale=scale)
+        out = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k, v, attn_mask=bias, scale=scale)
         return out.transpose(1, 2).reshape(b, w, h * d)
+    # own keys are few (T <= SID levels): broadcast products beat a batched matmul per beam
     ok, ov = own
-    s_own = torch.einsum("bwhd,bwhtd->bwht", q, ok) * scale
+    s_own = (q.unsqueeze(3) * ok).sum(-1) * scale  # [B, beams, H, T]
     if own_bias is not None:
         s_own = s_own + own_bias
+    s_own = s_own.transpose(1, 2)  # [B, H, beams, T]
     if shared is None:
-        p = torch.softmax(s_own, dim=-1)
-        return torch.einsum("bwht,bwhtd->bwhd", p, ov).reshape(b, w, h * d)
-    k, v, bias = shared
-    s_sh = (torch.matmul(qh, k.transpose(-1, -2)) * scale + bias).transpose(1, 2)  # [B, beams, H, S]
-    p = torch.softmax(torch.cat([s_sh, s_own], dim=-1), dim=-1)
-    p_sh, p_own = p[..., : k.shape[2]], p[..., k.shape[2] :]
-    out = torch.matmul(p_sh.transpose(1, 2), v).transpose(1, 2) + torch.einsum("bwht,bwhtd->bwhd", p_own, ov)
+        p_own = torch.softmax(s_own, dim=-1)
+    else:
+        k, v, bias = shared
+        s_sh = torch.matmul(q.transpose(1, 2), k.transpose(-1, -2)) * scale + bias  # [B, H, beams, S]
+        p = torch.softmax(torch.cat([s_sh, s_own], dim=-1), dim=-1)
+        p_sh, p_own = p[..., : k.shape[2]], p[..., k.shape[2] :]
+    out = (p_own.transpose(1, 2).unsqueeze(-1).to(ov.dtype) * ov).sum(3)  # [B, beams, H, d]
+    if shared is not None:
+        out = out + torch.matmul(p_sh.to(v.dtype), v).transpose(1, 2)
     return out.reshape(b, w, h * d)
