@@ -392,6 +392,54 @@ def test_an_adapter_never_changes_the_shared_previous_tokenizer(periods_run, tmp
     assert adapted is not tokenizer and table.n_items == 120 and report["n_previous"] == 100
 
 
+def test_policies_with_the_same_adapter_and_past_share_one_adaptation(periods_run, tmp_path, monkeypatch):
+    """Two policies adapting the same previous tokenizer with the same updater options run
+    the adapter once: the second writes the first's result into its own stage (same SIDs,
+    same tokenizer state, ``shared_with`` in its report) and is charged the same FLOPs; a
+    different previous tokenizer is adapted afresh."""
+    from continual_test_components import RefitAdapter
+    from sidkit.context import Context
+    from sidkit.data import load_dataset
+    from sidkit.stages import RunDirectory
+    from sidkit.types import ItemEmbeddings
+    from sidkit_continual.config import load_scenario
+    from sidkit_continual.data import ItemSpace
+    from sidkit_continual.flops import FlopMeter
+    from sidkit_continual.runner import ContinualRunner, PolicyState, _Refresh
+
+    out, _, _, registry = periods_run
+    config = load_scenario(out.parent / "scenario.toml", registry)
+    runner = ContinualRunner(config, tmp_path, registry=registry)
+    runner.device, runner._meter, runner._key = "cpu", FlopMeter(True), "test"
+    runner.dataset = load_dataset("synthetic", n_users=400, n_items=150, n_topics=6, drift=0.8)
+    calls = []
+    adapt = RefitAdapter.adapt
+    monkeypatch.setattr(RefitAdapter, "adapt", lambda self, *a: calls.append(1) or adapt(self, *a))
+    rng = np.random.default_rng(0)
+    old, new = (ItemEmbeddings(rng.normal(size=(n, 8)).astype(np.float32)) for n in (100, 120))
+
+    def previous():
+        tokenizer = registry.build("tokenizer", config.components["tokenizer"].name, config.components["tokenizer"].config)
+        tokenizer.fit(old, Context(seed=0))
+        return PolicyState(ItemSpace(np.arange(100)), tokenizer.assign(old), tokenizer, None)
+
+    prev, other = previous(), previous()
+    fresh = _Refresh(ItemSpace(np.arange(120)), None, None, 0, embeddings=new)
+    choice = config.updaters["tok-refit"]
+    with RunDirectory(tmp_path / "rd") as runner._rd:
+        first = runner._update("a", choice, prev, fresh, 0, 1)
+        second = runner._update("b", choice, prev, fresh, 0, 1)
+        third = runner._update("c", choice, other, fresh, 0, 1)
+    assert len(calls) == 2  # a and c adapted; b reused a's result
+    assert second[2] is first[2] and second[0] is first[0] and second[1]["shared_with"] == "a" and "shared_with" not in third[1]
+    np.testing.assert_array_equal(third[0].codes, first[0].codes)  # same inputs, same answer when recomputed
+    flops = runner._meter.totals
+    assert flops["step1/a/adapt"] == flops["step1/b/adapt"] == flops["step1/c/adapt"] > 0
+    a, b = (tmp_path / "rd" / f"step1-{p}-sids.new" for p in "ab")  # promoted when a seed finishes
+    for name in ("sids.safetensors", "state/meta.json", "state/state.safetensors"):
+        assert (b / name).read_bytes() == (a / name).read_bytes()
+
+
 def test_a_policy_that_keeps_previous_rows_fails_in_periods_mode(tmp_path):
     from sidkit.errors import SidkitError
     from sidkit_continual.runner import run_continual

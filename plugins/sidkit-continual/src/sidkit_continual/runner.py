@@ -91,6 +91,7 @@ class ContinualRunner(PeriodsProtocol):
         self.out = Path(out)
         self.registry = registry or get_registry()
         self.finetune_epochs = self.sc.finetune_epochs  # run() replaces it with the pilot's choice
+        self._shared_adapts: dict[tuple, tuple] = {}  # adapter results one step's policies share (see _update)
 
     # -- building blocks -------------------------------------------------------------------
     def _build(self, choice: Any, **train_changes: Any) -> Any:
@@ -214,10 +215,30 @@ class ContinualRunner(PeriodsProtocol):
         An adapter gets a copy of the previous tokenizer (the shared one is never changed),
         the refreshed embeddings of the refreshed space and the step's ``split``; its work is
         metered under ``step<t>/<policy>/adapt``. Any other updater reconciles (its previous
-        SIDs, the refreshed SIDs)."""
+        SIDs, the refreshed SIDs).
+
+        Policies whose adapter has the same name and options and whose previous tokenizer,
+        SIDs and refresh are the same objects (``tok-ft``, ``both-ft`` and ``tok-ft-grm-rt``
+        all fine-tune Base's tokenizer alike) share one computation: the later ones write
+        the first one's result into their own stage and are charged its FLOPs, so reports
+        and ΔFLOPs are what separate computations would give (adapters read no RNG state
+        outside their own seeded streams, and none reads the generator)."""
         updater = self.registry.build("sid-updater", choice.name, choice.config)
         adapter = isinstance(updater, TokenizerAdapter)
         name, label = f"step{t}-{policy}-sids", (f"step{t}/{policy}/adapt" if adapter else None)
+        share_key = (t, choice.name, repr(choice.config), id(prev.tokenizer), id(prev.sids), id(prev.space), id(fresh))
+        shared = self._shared_adapts.get(share_key) if adapter else None
+
+        def reuse(folder: Path) -> tuple[SIDTable, dict, Any]:
+            tokenizer, table, report, flops, first = shared
+            if self._meter.enabled:  # inside the stage's count: the policy pays the work it reuses
+                self._meter.totals[label] = self._meter.get(label) + flops
+            (folder / "state").mkdir(parents=True, exist_ok=True)
+            tokenizer.save(folder / "state")
+            report = {**report, "shared_with": first}
+            save_sids(folder / "sids.safetensors", table)
+            write_json(folder / "report.json", report)
+            return table, report, tokenizer
 
         def compute(folder: Path) -> tuple[SIDTable, dict, Any]:
             extras = {"previous_items": prev.space.items, "refreshed_items": fresh.space.items, "items": fresh.space.items}
@@ -243,7 +264,11 @@ class ContinualRunner(PeriodsProtocol):
                 tokenizer.load(folder / "state")
             return load_sids(folder / "sids.safetensors"), read_json(folder / "report.json"), tokenizer
 
-        return self._stage(Stage(name, "", compute, load), label)
+        before = self._meter.get(label) if adapter else 0
+        table, report, tokenizer = self._stage(Stage(name, "", reuse if shared else compute, load), label)
+        if adapter and shared is None:
+            self._shared_adapts[share_key] = (tokenizer, table, report, self._meter.get(label) - before, policy)
+        return table, report, tokenizer
 
     def _policy_step(
         self, policy: str, choice: Any, prev: PolicyState, fresh: _Refresh, seed: int, t: int, *,
@@ -297,6 +322,7 @@ class ContinualRunner(PeriodsProtocol):
 
         seed_everything(seed)
         self._meter = FlopMeter(self.sc.count_flops)
+        self._shared_adapts = {}
         self._key = fingerprint(scenario_fingerprint(self.config), seed)
         with RunDirectory(self.out / "seeds" / f"seed-{seed}") as self._rd:
             result = self._run_periods(seed) if self.sc.protocol == "periods" else self._run_blocks(seed)
