@@ -54,11 +54,12 @@ def test_item_table_is_cached_per_sid_table_and_refreshed_after_a_parameter_upda
     assert len(item_passes) == 3 and not np.array_equal(first.scores, changed.scores)
 
 
-def test_constrained_beam_equals_exhaustive_scoring_of_every_valid_sid(tiny, make_sids, make_histories, beam):
+@pytest.mark.parametrize("ran_context", ["previous", "prefix"])
+def test_constrained_beam_equals_exhaustive_scoring_of_every_valid_sid(tiny, make_sids, make_histories, beam, ran_context):
     """With as many beams as valid SIDs, beam search is exhaustive: every item ranked by its
     SID's sequence log-probability, items of a shared SID by item index."""
     sids = make_sids(27, shared=3)  # items 24..26 share the SIDs of items 0..2
-    gen = tiny(sids, seed=4)
+    gen = tiny(sids, seed=4, ran_context=ran_context)
     histories = make_histories(5, 27, seed=1)
     unique = np.unique(sids.codes, axis=0)
     k = sids.n_items
@@ -72,9 +73,11 @@ def test_constrained_beam_equals_exhaustive_scoring_of_every_valid_sid(tiny, mak
         np.testing.assert_allclose(rankings.scores[row], per_item[order], atol=1e-5)
 
 
-def test_narrow_beams_return_only_valid_sids_scored_as_sequence_log_probs(tiny, make_sids, make_histories, beam):
+@pytest.mark.parametrize("ran_context", ["previous", "prefix"])
+def test_narrow_beams_return_only_valid_sids_scored_as_sequence_log_probs(tiny, make_sids, make_histories, beam, ran_context):
+    """Narrow beams reorder at every level (a prefix context follows its beam's parent)."""
     sids = make_sids(300, sizes=(8, 8, 8), seed=4)
-    gen = tiny(sids, seed=1)
+    gen = tiny(sids, seed=1, ran_context=ran_context)
     histories = make_histories(16, 300)
     index = PrefixIndex(sids)
     leaves, scores = beam_search(gen, gen.encode(histories, sids), index, 5, True)

@@ -53,6 +53,25 @@ def test_soft_context_is_the_probability_weighted_mixture():
     torch.testing.assert_close(logits[1], h2 @ ran.codebooks[1].t())
 
 
+def test_prefix_context_reads_every_earlier_level_and_previous_only_the_last():
+    """Level 3's logits under teacher forcing: with ``"previous"`` they ignore the first
+    code, with ``"prefix"`` they read ``V_1[c_1] + V_2[c_2]``."""
+    torch.manual_seed(2)
+    x = torch.randn(2, 8).repeat(2, 1)
+    codes = torch.tensor([[0, 3, 1], [1, 3, 1], [2, 3, 1], [3, 3, 1]])  # same c_2, different c_1
+    previous = RAN((4, 4, 4), dim=8, hidden=16)
+    prefix = RAN((4, 4, 4), dim=8, hidden=16, context="prefix")
+    prefix.load_state_dict(previous.state_dict())
+    lp, lx = previous.teacher_forced(x, codes), prefix.teacher_forced(x, codes)
+    torch.testing.assert_close(lp[2][0], lp[2][2])  # rows 0 and 2: same x, same c_2
+    assert not torch.allclose(lx[2][0], lx[2][2])
+    torch.testing.assert_close(lx[1], lp[1])  # level 2 reads level 1 alone either way
+    context = prefix.codebooks[0][codes[:, 0]] + prefix.codebooks[1][codes[:, 1]]
+    torch.testing.assert_close(lx[2], prefix.mlps[1](torch.cat([context, x], dim=-1)) @ prefix.codebooks[2].t())
+    with pytest.raises(ValueError, match="context must be one of"):
+        RAN((4, 4), dim=8, hidden=16, context="all")
+
+
 def test_none_item_vector_is_the_sum_of_the_given_codewords(tiny, make_sids):
     sids = make_sids(30, sizes=(4, 5, 3))
     gen = tiny(sids, redistribution="none")

@@ -18,6 +18,7 @@ __all__ = [
     "ACTIVATIONS",
     "BACKBONES",
     "MONITORS",
+    "RAN_CONTEXTS",
     "REDISTRIBUTIONS",
     "WINDOWS",
 ]
@@ -26,6 +27,7 @@ ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 BACKBONES = ("gpt2",)
 MONITORS = ("ndcg@10", "recall@10")
 REDISTRIBUTIONS = ("ste", "soft", "none")
+RAN_CONTEXTS = ("previous", "prefix")
 WINDOWS = ("all", "sliding")
 
 
@@ -75,7 +77,10 @@ class IntRRConfig:
     the item vector). ``aln_weight``: λ of the alignment loss. ``user_teacher_forcing``:
     the user side conditions level ``l`` on the target's codeword of level ``l - 1`` (else
     on its own prediction). ``shared_ran``: item and user side share one RAN (else each has
-    its own codebooks and MLPs). ``windows``: ``"all"`` trains every position of a window
+    its own codebooks and MLPs). ``ran_context``: what the RAN's level ``l`` reads of the
+    levels before it: ``"previous"`` (the paper's ``z_{l−1}``) or ``"prefix"`` (``z_1 + … +
+    z_{l−1}``, not in the paper: with residual codebooks a code, and a de-dup digit above
+    all, means different things under different prefixes). ``windows``: ``"all"`` trains every position of a window
     of ``max_len + 1`` items in one causal pass, ``"sliding"`` makes every prefix a sample.
     ``monitor``: the validation metric early stopping follows.
     """
@@ -95,6 +100,7 @@ class IntRRConfig:
     aln_weight: float = attrs.field(default=0.1, validator=in_range(0.0))
     user_teacher_forcing: bool = True
     shared_ran: bool = True
+    ran_context: str = attrs.field(default="previous", validator=one_of(RAN_CONTEXTS))
     windows: str = attrs.field(default="all", validator=one_of(WINDOWS))
     monitor: str = attrs.field(default="ndcg@10", validator=one_of(MONITORS))
     train: IntRRTrainConfig = attrs.field(factory=IntRRTrainConfig)

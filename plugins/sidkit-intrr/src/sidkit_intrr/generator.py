@@ -38,11 +38,12 @@ FORMAT_VERSION = 1
 @attrs.define(eq=False)
 class IntRRState:
     """Decoding state: the user state ``hidden [B, d]`` of every history (the backbone's
-    last position) and the SID levels decoded so far. Beams of one history share it: a
-    level's logits depend only on the beam's previous code."""
+    last position), the SID levels decoded so far and each beam's RAN context ``[B, W, d]``
+    after them (``None`` before the second level)."""
 
     hidden: torch.Tensor
     steps: int = 0
+    context: torch.Tensor | None = None
 
     @property
     def batch(self) -> int:
@@ -194,11 +195,16 @@ class IntRRGenerator:
     ) -> torch.Tensor:
         """Logits ``[B, beams, vocab]`` of the next SID level: that level's logits at its
         token offset, ``-inf`` elsewhere. ``tokens`` are the beams' tokens of the previous
-        level (``None`` at the first call: one beam per history); ``parents`` is not needed."""
+        level (``None`` at the first call: one beam per history), ``parents`` the beams they
+        extend (which carry their context forward)."""
         level = state.steps
         model = self._require_model()
         previous = None if tokens is None else tokens - self.vocab.offsets[level - 1]
-        logits = model.level_logits(level, state.hidden, previous).float()
+        context = state.context
+        if context is not None:
+            context = context[torch.arange(context.shape[0], device=context.device)[:, None], parents]
+        logits, state.context = model.level_logits(level, state.hidden, previous, context)
+        logits = logits.float()
         out = torch.full((*logits.shape[:2], self.vocab.size), float("-inf"), device=logits.device)
         offset = self.vocab.offsets[level]
         out[..., offset : offset + logits.shape[-1]] = logits

@@ -45,6 +45,7 @@ class NetSpec:
     user_teacher_forcing: bool
     shared_ran: bool
     init_std: float = INIT_STD  # checkpoints saved before the option existed used GPT-2's 0.02
+    ran_context: str = "previous"  # ... and conditioned each level on the previous codeword
 
     @classmethod
     def of(cls, config: Any, n_items: int, codebook_sizes: tuple[int, ...]) -> NetSpec:
@@ -98,9 +99,12 @@ class IntRRNet(nn.Module):
         self.spec = spec
         d = spec.d_model
         std = spec.init_std
-        self.ran = RAN(spec.codebook_sizes, d, spec.mlp_hidden, init_std=std)
+        ctx = spec.ran_context
+        self.ran = RAN(spec.codebook_sizes, d, spec.mlp_hidden, init_std=std, context=ctx)
         self.item_ran = (
-            None if spec.shared_ran else RAN(spec.codebook_sizes, d, spec.mlp_hidden, mlps=spec.uses_uid, init_std=std)
+            None
+            if spec.shared_ran
+            else RAN(spec.codebook_sizes, d, spec.mlp_hidden, mlps=spec.uses_uid, init_std=std, context=ctx)
         )
         self.uid = nn.Embedding(spec.n_items, spec.item_dim) if spec.uses_uid else None
         self.project = nn.Linear(spec.item_dim, d) if spec.uses_uid else None
@@ -124,8 +128,8 @@ class IntRRNet(nn.Module):
             vectors = ran.codeword_sum(codes)
             aln = level_nll(ran.teacher_forced(x, codes), codes) if with_aln and x is not None else None
             return vectors, aln
-        logits, contexts = ran.redistributed(x, mode)
-        return sum(contexts), (level_nll(logits, codes) if with_aln else None)
+        logits, vectors = ran.redistributed(x, mode)
+        return sum(vectors), (level_nll(logits, codes) if with_aln else None)
 
     @torch.no_grad()
     def item_assignment(self, items: torch.Tensor) -> torch.Tensor:
@@ -169,13 +173,17 @@ class IntRRNet(nn.Module):
             return self.ran.teacher_forced(h, codes)
         return self.ran.redistributed(h, "soft" if self.spec.redistribution == "soft" else "ste")[0]
 
-    def level_logits(self, level: int, h: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
-        """Decoding: ``[B, W, K_level]`` logits of ``level`` for user states ``h [B, d]`` after
-        codes ``previous [B, W]`` of the level before (``None`` at the first level: ``W = 1``)."""
+    def level_logits(
+        self, level: int, h: torch.Tensor, previous: torch.Tensor | None, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Decoding: ``([B, W, K_level] logits, the beams' new context)`` of ``level`` for user
+        states ``h [B, d]`` after codes ``previous [B, W]`` of the level before (``None`` at
+        the first level: ``W = 1``); ``context [B, W, d]``: the beams' context before that
+        level (``"prefix"`` contexts accumulate; ``None`` at the first two levels)."""
         if level == 0:
-            return self.ran.logits(0, h)[:, None, :]
-        context = self.ran.codeword(level - 1, previous)
-        return self.ran.logits(level, self.ran.guide(level, h[:, None, :], context))
+            return self.ran.logits(0, h)[:, None, :], None
+        context = self.ran.next_context(context, self.ran.codeword(level - 1, previous))
+        return self.ran.logits(level, self.ran.guide(level, h[:, None, :], context)), context
 
     def forward(
         self,
