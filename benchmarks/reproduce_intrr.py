@@ -147,6 +147,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rqvae-steps", type=positive_int, help="rqvae training steps (default: its 3000)")
     p.add_argument("--validation-users", type=int, help="[validation] users (0 = all)")
     p.add_argument("--beam", type=positive_int, help="beam width (default: the config's 20)")
+    p.add_argument("--ran-context", choices=("previous", "prefix"),
+                   help="intrr's generator.ran_context (default: the config's, the paper's 'previous')")
     p.add_argument("--quick", action="store_true",
                    help="smoke-test budget: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()) + " (explicit options win)")
     p.add_argument("--device", help="run.device: auto (default), cpu, cuda, ...")
@@ -293,6 +295,8 @@ def run_config(base: dict[str, Any], intrr: dict[str, Any], run: Run, args: argp
     set_run_options(raw, run.seed, args)
     raw["tokenizer"] = tokenizer_table(base, run.tokenizer, args)
     gen, decoder = generator_tables(intrr, run.model, args)
+    if run.model == "intrr" and args.ran_context:
+        gen["ran_context"] = args.ran_context
     if run.ablation:
         gen.update(ABLATIONS[run.ablation])
     raw["generator"] = gen
