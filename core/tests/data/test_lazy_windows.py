@@ -123,3 +123,22 @@ def test_out_of_range_sample_is_an_error():
     lazy = SlidingWindows.build(Ragged.from_lists([[1, 2, 3]]), 5)
     with pytest.raises(IndexError, match="out of range"):
         lazy.targets(np.array([2]))
+
+
+def test_index_digest_changes_with_whatever_changes_the_samples():
+    """Resumable training compares digests: equal data, equal digest; a changed item,
+    ``max_len``, first target or window kind, another digest."""
+    train = Ragged.from_lists([[1, 2, 3, 4], [5, 6, 7], [8, 9]])
+    first = np.array([0, 2, 1])
+    for kind in (SlidingWindows, CausalWindowIndex):
+        base = kind.build(train, 2, first_target=first).digest()
+        assert kind.build(Ragged(train.values.copy(), train.offsets.copy()), 2, first_target=first.copy()).digest() == base
+        changed = Ragged(np.where(train.values == 6, 60, train.values), train.offsets)
+        others = {
+            kind.build(changed, 2, first_target=first).digest(),
+            kind.build(train, 3, first_target=first).digest(),
+            kind.build(train, 2, first_target=np.array([2, 2, 1])).digest(),
+            kind.build(train, 2).digest(),
+        }
+        assert base not in others and len(others) == 4
+    assert SlidingWindows.build(train, 2).digest() != CausalWindowIndex.build(train, 2).digest()

@@ -9,6 +9,8 @@ rows of a batch on demand by index arithmetic, so an epoch over ``N`` interactio
 
 from __future__ import annotations
 
+import hashlib
+
 import attrs
 import numpy as np
 
@@ -51,6 +53,14 @@ def _check_first_target(train: Ragged, first_target: np.ndarray | None) -> np.nd
             f"first_target must have one entry per sequence ({len(train)}), got shape {first_target.shape}"
         )
     return first_target
+
+
+def _index_digest(kind: str, max_len: int, train: Ragged, cum: np.ndarray, first: np.ndarray | None) -> str:
+    """sha256 (20 hex digits) of what a window index's samples are made of."""
+    h = hashlib.sha256(f"{kind}:{max_len}".encode())
+    for array in (train.values, train.offsets, cum) + (() if first is None else (first,)):
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()[:20]
 
 
 def _cumulative(counts: np.ndarray) -> np.ndarray:
@@ -101,6 +111,11 @@ class SlidingWindows:
 
     def __len__(self) -> int:
         return int(self.cum[-1])
+
+    def digest(self) -> str:
+        """A digest of the samples (sequences, ``max_len``, first targets): equal digests,
+        equal samples. Resumable training compares it."""
+        return _index_digest("sliding", self.max_len, self.train, self.cum, self.first)
 
     @property
     def counts(self) -> np.ndarray:
@@ -196,6 +211,11 @@ class CausalWindowIndex:
 
     def __len__(self) -> int:
         return int(self.cum[-1])
+
+    def digest(self) -> str:
+        """A digest of the windows (sequences, ``max_len``, first targets): equal digests,
+        equal windows. Resumable training compares it."""
+        return _index_digest("causal", self.max_len, self.train, self.cum, self.first_target)
 
     def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(sequence, end)`` of windows ``rows``: the window is the (at most ``max_len + 1``)

@@ -229,16 +229,19 @@ class ContinualRunner(PeriodsProtocol):
         share_key = (t, choice.name, repr(choice.config), id(prev.tokenizer), id(prev.sids), id(prev.space), id(fresh))
         shared = self._shared_adapts.get(share_key) if adapter else None
 
-        def reuse(folder: Path) -> tuple[SIDTable, dict, Any]:
-            tokenizer, table, report, flops, first = shared
-            if self._meter.enabled:  # inside the stage's count: the policy pays the work it reuses
-                self._meter.totals[label] = self._meter.get(label) + flops
-            (folder / "state").mkdir(parents=True, exist_ok=True)
-            tokenizer.save(folder / "state")
-            report = {**report, "shared_with": first}
+        def write(folder: Path, table: SIDTable, report: dict, tokenizer: Any) -> tuple[SIDTable, dict, Any]:
+            if tokenizer is not None:
+                (folder / "state").mkdir(parents=True, exist_ok=True)
+                tokenizer.save(folder / "state")
             save_sids(folder / "sids.safetensors", table)
             write_json(folder / "report.json", report)
             return table, report, tokenizer
+
+        def reuse(folder: Path) -> tuple[SIDTable, dict, Any]:
+            tokenizer, table, report, flops, first = shared[:5]
+            if self._meter.enabled:  # inside the stage's count: the policy pays the work it reuses
+                self._meter.totals[label] = self._meter.get(label) + flops
+            return write(folder, table, {**report, "shared_with": first}, tokenizer)
 
         def compute(folder: Path) -> tuple[SIDTable, dict, Any]:
             extras = {"previous_items": prev.space.items, "refreshed_items": fresh.space.items, "items": fresh.space.items}
@@ -246,16 +249,10 @@ class ContinualRunner(PeriodsProtocol):
                 seed, split=split, tokenizer=fresh.tokenizer, previous_tokenizer=prev.tokenizer, previous_sids=prev.sids,
                 generator=prev.generator, extras=extras,
             )
-            tokenizer = None
             if adapter:
                 tokenizer, table, report = updater.adapt(copy.deepcopy(prev.tokenizer), prev.sids, fresh.embeddings, ctx)
-                (folder / "state").mkdir(parents=True, exist_ok=True)
-                tokenizer.save(folder / "state")
-            else:
-                table, report = updater.update(prev.sids, fresh.sids, ctx)
-            save_sids(folder / "sids.safetensors", table)
-            write_json(folder / "report.json", report)
-            return table, report, tokenizer
+                return write(folder, table, report, tokenizer)
+            return write(folder, *updater.update(prev.sids, fresh.sids, ctx), None)
 
         def load(folder: Path) -> tuple[SIDTable, dict, Any]:
             tokenizer = None
@@ -266,8 +263,9 @@ class ContinualRunner(PeriodsProtocol):
 
         before = self._meter.get(label) if adapter else 0
         table, report, tokenizer = self._stage(Stage(name, "", reuse if shared else compute, load), label)
-        if adapter and shared is None:
-            self._shared_adapts[share_key] = (tokenizer, table, report, self._meter.get(label) - before, policy)
+        if adapter and shared is None:  # prev and fresh ride along so that the ids in the key stay theirs
+            spent = self._meter.get(label) - before
+            self._shared_adapts[share_key] = (tokenizer, table, report, spent, policy, prev, fresh)
         return table, report, tokenizer
 
     def _policy_step(

@@ -80,8 +80,9 @@ class IntRRConfig:
     its own codebooks and MLPs). ``ran_context``: what the RAN's level ``l`` reads of the
     levels before it: ``"previous"`` (the paper's ``z_{l−1}``) or ``"prefix"`` (``z_1 + … +
     z_{l−1}``, not in the paper: with residual codebooks a code, and a de-dup digit above
-    all, means different things under different prefixes). ``windows``: ``"all"`` trains every position of a window
-    of ``max_len + 1`` items in one causal pass, ``"sliding"`` makes every prefix a sample.
+    all, means different things under different prefixes). ``windows``: ``"all"`` trains
+    every position of a window of ``max_len + 1`` items in one causal pass, ``"sliding"``
+    makes every prefix a sample.
     ``monitor``: the validation metric early stopping follows.
     """
 

@@ -38,8 +38,8 @@ FORMAT_VERSION = 1
 @attrs.define(eq=False)
 class IntRRState:
     """Decoding state: the user state ``hidden [B, d]`` of every history (the backbone's
-    last position), the SID levels decoded so far and each beam's RAN context ``[B, W, d]``
-    after them (``None`` before the second level)."""
+    last position), the SID levels decoded so far and, with ``ran_context = "prefix"``, each
+    beam's RAN context ``[B, W, d]`` after them (else ``None``)."""
 
     hidden: torch.Tensor
     steps: int = 0
@@ -200,10 +200,11 @@ class IntRRGenerator:
         level = state.steps
         model = self._require_model()
         previous = None if tokens is None else tokens - self.vocab.offsets[level - 1]
-        context = state.context
+        context = state.context  # a prefix context follows its beam's parent; "previous" keeps none
         if context is not None:
             context = context[torch.arange(context.shape[0], device=context.device)[:, None], parents]
-        logits, state.context = model.level_logits(level, state.hidden, previous, context)
+        logits, context = model.level_logits(level, state.hidden, previous, context)
+        state.context = context if model.ran.prefix else None
         logits = logits.float()
         out = torch.full((*logits.shape[:2], self.vocab.size), float("-inf"), device=logits.device)
         offset = self.vocab.offsets[level]

@@ -153,27 +153,24 @@ class BeamDecoder:
 
     def _search(self, generator, sids, index, histories, users, width, k):
         with torch.autocast(generator.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
-            return self._search_at_precision(generator, sids, index, histories, users, width, k)
-
-    def _search_at_precision(self, generator, sids, index, histories, users, width, k):
-        state = generator.encode(histories, sids, users)
-        leaves, scores = beam_search(generator, state, index, width, self.config.constrained)
-        if self.config.constrained:
+            state = generator.encode(histories, sids, users)
+            leaves, scores = beam_search(generator, state, index, width, self.config.constrained)
+            if self.config.constrained:
+                return leaves, scores
+            # free decoding: invalid SIDs are dropped; rows left with fewer than k items are
+            # back-filled from a constrained search of those rows, merged by score
+            short = index.item_counts(leaves).sum(dim=1) < min(k, len(index.items))
+            if bool(short.any()):
+                rows = torch.nonzero(short)[:, 0]
+                if hasattr(state, "restart"):  # reuse the encoded contexts
+                    state = state.restart(rows)
+                else:
+                    sub_users = None if users is None else users[rows.cpu().numpy()]
+                    state = generator.encode(histories.take(rows.cpu().numpy()), sids, sub_users)
+                more, more_scores = beam_search(generator, state, index, width, True)
+                merged, merged_scores = merge_ranked(leaves[rows], scores[rows], more, more_scores)
+                grow = merged.shape[1] - leaves.shape[1]
+                leaves = torch.nn.functional.pad(leaves, (0, grow), value=-1)
+                scores = torch.nn.functional.pad(scores, (0, grow), value=float("-inf"))
+                leaves[rows], scores[rows] = merged, merged_scores
             return leaves, scores
-        # free decoding: invalid SIDs are dropped; rows left with fewer than k items are
-        # back-filled from a constrained search of those rows, merged by score
-        short = index.item_counts(leaves).sum(dim=1) < min(k, len(index.items))
-        if bool(short.any()):
-            rows = torch.nonzero(short)[:, 0]
-            if hasattr(state, "restart"):  # reuse the encoded contexts
-                state = state.restart(rows)
-            else:
-                sub_users = None if users is None else users[rows.cpu().numpy()]
-                state = generator.encode(histories.take(rows.cpu().numpy()), sids, sub_users)
-            more, more_scores = beam_search(generator, state, index, width, True)
-            merged, merged_scores = merge_ranked(leaves[rows], scores[rows], more, more_scores)
-            grow = merged.shape[1] - leaves.shape[1]
-            leaves = torch.nn.functional.pad(leaves, (0, grow), value=-1)
-            scores = torch.nn.functional.pad(scores, (0, grow), value=float("-inf"))
-            leaves[rows], scores[rows] = merged, merged_scores
-        return leaves, scores

@@ -233,16 +233,12 @@ class SIDGenerator:
         """What a resumable checkpoint must have been trained with: model, vocabulary, and
         digests of the SIDs and the training samples (same sizes are not enough)."""
         model = {k: v for k, v in self.model.config.to_diff_dict().items() if k != "transformers_version"}
-        digest = hashlib.sha256()
         per_sequence = None
         if isinstance(windows, SampledWindows):
             windows, per_sequence = windows.windows, windows.per_sequence
-        # the samples are fixed by the sequences, the users, the first targets and max_len
-        index = windows.index
-        first = index.first if isinstance(windows, Windows) else index.first_target
-        arrays = (index.train.values, index.train.offsets, windows.sequence_users, index.cum)
-        arrays += (() if first is None else (first,)) + (np.array([index.max_len, isinstance(windows, Windows)]),)
-        for array in (sids.codes, *arrays):
+        # the samples are fixed by the window index (sequences, first targets, max_len) and the users
+        digest = hashlib.sha256(windows.index.digest().encode())
+        for array in (sids.codes, windows.sequence_users):
             digest.update(np.ascontiguousarray(array).tobytes())
         return {
             "generator": self.name,
