@@ -73,19 +73,31 @@ def test_minutes_to_exceed_is_the_first_point_strictly_above(ttq):
 
 def test_reference_lines_and_plot_of_two_runs(ttq, tmp_path):
     ref = {"markov_shuffle_valid_recall@10": 0.4, "markov_keep_valid_recall@10": 0.5, "mostpop_valid_recall@10": 0.08}
-    a = {"label": "a", "points": ttq.curve_points(history(), STARTED), "reference": ref,
-         "baselines": {"ties_option": True}}
-    b = {"label": "b", "points": a["points"][:1], "reference": {**ref, "markov_keep_valid_recall@10": None},
-         "baselines": {"ties_option": True}}
+    a = {
+        "label": "a",
+        "points": ttq.curve_points(history(), STARTED),
+        "reference": ref,
+        "baselines": {"ties_option": True},
+    }
+    b = {
+        "label": "b",
+        "points": a["points"][:1],
+        "reference": {**ref, "markov_keep_valid_recall@10": None},
+        "baselines": {"ties_option": True},
+    }
     assert ttq.reference_lines(a) == [
-        ("Markov (shuffled ties)", 0.4), ("Markov (file-order ties)", 0.5), ("MostPop", 0.08)
+        ("Markov (shuffled ties)", 0.4),
+        ("Markov (file-order ties)", 0.5),
+        ("MostPop", 0.08),
     ]
     assert [name for name, _ in ttq.reference_lines(b)] == ["Markov (shuffled ties)", "MostPop"]
     (tmp_path / "a.json").write_text(json.dumps(a))
     (tmp_path / "b.json").write_text(json.dumps(b))
     png = tmp_path / "out" / "combined.png"
-    assert ttq.main(["--plot-only", str(tmp_path / "a.json"), "--plot-with", str(tmp_path / "b.json"),
-                     "--png", str(png)]) == 0
+    assert (
+        ttq.main(["--plot-only", str(tmp_path / "a.json"), "--plot-with", str(tmp_path / "b.json"), "--png", str(png)])
+        == 0
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (tmp_path / "bad.json").write_text("{}")
     assert ttq.main(["--plot-only", str(tmp_path / "bad.json"), "--png", str(png)]) == 2
@@ -137,3 +149,22 @@ def test_scale_benchmark_runs_end_to_end_on_a_tiny_log(tmp_path):
     assert rows[1]["samples"] > 0 and rows[1]["batches"] == -(-rows[1]["samples"] // 512)
     assert png.stat().st_size > 10_000
     assert any(line.startswith("cpu_seconds_per_million_ratio=") for line in lines)
+
+
+def test_history_share_counts_history_items_and_the_last_item():
+    np = pytest.importorskip("numpy")
+    from sidkit.types import EvalSet, Ragged
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location("history_share_under_test", BENCHMARKS / "history_share.py")
+        hs = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(hs)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    examples = EvalSet(np.arange(3), Ragged.from_lists([[1, 2, 3], [4], []]), Ragged.from_lists([[9], [5], [0]]))
+    items = np.array([[3, 9, 1, -1], [6, 7, 8, 5], [0, 1, 2, 3]])
+    recall, seen, last = hs.shares(items, examples, 3)
+    assert recall == pytest.approx(2 / 3)  # row 1's target is 4th
+    assert seen == pytest.approx((2 + 0 + 0) / 3)  # 3 and 1 in row 0; -1 never counts
+    assert last == pytest.approx(1 / 3)  # row 0 lists its last item 3

@@ -180,6 +180,40 @@ def test_python_api_with_a_component_object(tmp_path, toy_only_registry):
     assert again.reused["encoder"] is True and again.reused["tokenizer"] is False
 
 
+def test_a_decoder_that_excludes_history_gets_baselines_ranked_the_same_way(tmp_path, toy_only_registry):
+    """A decoder whose config says ``exclude_history = true``: its rankings hold no history
+    item, and the run's markov/mostpop rows are the baselines with history items left out."""
+    from types import SimpleNamespace
+
+    from safetensors.numpy import load_file
+    from sidkit.api import run_pipeline
+    from sidkit.data import leave_one_out, load_dataset
+    from sidkit.metrics import baseline_metrics, drop_history_items
+    from sidkit.types import Rankings
+    from sidkit_toy.configs import ToyExhaustiveConfig
+    from sidkit_toy.exhaustive import ToyExhaustiveDecoder
+
+    class Excluding(ToyExhaustiveDecoder):
+        def rank(self, generator, sids, histories, k, ctx=None):
+            deep = super().rank(generator, sids, histories, k + int(histories.lengths.max()), ctx)
+            return Rankings(*drop_history_items(deep.items, histories, k, deep.scores))
+
+    decoder = Excluding(ToyExhaustiveConfig())
+    decoder.config = SimpleNamespace(exclude_history=True, batch_size=512)
+    raw = tomllib.loads(PIPELINE)
+    del raw["decoder"]
+    result = run_pipeline(raw, out=tmp_path / "x", components={"decoder": decoder})
+    assert json.loads((tmp_path / "x" / "run.json").read_text())["exclude_history"] is True
+    data = dict(raw["data"])
+    split = leave_one_out(load_dataset(data.pop("format"), **data), max_len=raw["split"]["max_len"])
+    test = load_file(tmp_path / "x" / "rankings" / "test.safetensors")["items"]
+    assert not any(set(test[i].tolist()) & set(split.test.histories[i].tolist()) for i in range(len(test)))
+    plain = baseline_metrics(split, (5, 10))["test"]
+    expected = baseline_metrics(split, (5, 10), exclude_history=True)["test"]
+    got = {key: v for key, v in result.metrics["test"].items() if key.startswith(("markov/", "mostpop/"))}
+    assert got == pytest.approx(expected) and got != pytest.approx(plain)
+
+
 def test_component_object_missing_protocol_methods_is_rejected(tmp_path):
     from sidkit.api import run_pipeline
     from sidkit.errors import SidkitError

@@ -21,6 +21,7 @@ __all__ = [
     "CAPABILITIES",
     "missing_capability",
     "collision_order",
+    "excludes_history",
 ]
 
 
@@ -70,3 +71,10 @@ def missing_capability(obj: Any, name: str) -> bool:
 def collision_order(tokenizer: Any) -> str:
     """The tokenizer's collision order, ``"index"`` when it declares none (or is None)."""
     return tokenizer.collision_order if isinstance(tokenizer, CollisionOrder) else "index"
+
+
+def excludes_history(decoder: Any) -> bool:
+    """Whether ``decoder`` leaves a history's own items out of its ranking: its config has
+    ``exclude_history = true`` (grid's ``beam``, letter's ``item-scores``). The pipeline then
+    ranks ``markov/`` and ``mostpop/`` the same way."""
+    return bool(getattr(getattr(decoder, "config", None), "exclude_history", False))

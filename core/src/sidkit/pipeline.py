@@ -20,6 +20,7 @@ import attrs
 
 from . import __version__
 from .artifacts import atomic_write_text, file_digest, fingerprint, load_arrays, save_arrays, write_json
+from .capabilities import excludes_history
 from .config import ComponentChoice, PipelineConfig, dump_toml, load_config, non_default, resolve_config
 from .context import Context
 from .errors import SidkitError
@@ -239,7 +240,8 @@ class Pipeline:
         # metrics (cheap: always recomputed)
         ctx = self._context(dataset=dataset, split=split, tokenizer=tokenizer)
         ks = tuple(getattr(evaluator, "ks", None) or (k,))
-        baselines = baseline_metrics(split, ks, user_rank=dataset.user_rank)
+        exclude = excludes_history(decoder)
+        baselines = baseline_metrics(split, ks, user_rank=dataset.user_rank, exclude_history=exclude)
         metrics = {}
         for name, examples in (("valid", split.valid), ("test", split.test)):
             metrics[name] = {**evaluator.evaluate(rankings[name], examples, ctx), **baselines[name]}
@@ -257,6 +259,7 @@ class Pipeline:
             "device": self.device,
             "world_size": self.dist.world_size,
             "ties": dataset.meta.get("ties"),
+            "exclude_history": exclude,
             "data": info,
             "plugins": {
                 kind: {"name": c.name, **{k2: v for k2, v in self.registry.get(kind, c.name).as_dict().items() if k2 in ("plugin", "version")}}

@@ -189,3 +189,27 @@ def test_user_rank_changes_only_the_reading_order():
     by_index = markov_rankings(train, 3, ex, 2).items
     by_rank = markov_rankings(train, 3, ex, 2, user_rank=np.array([1, 0])).items
     assert by_index[0].tolist() == [1, 2] and by_rank[0].tolist() == [2, 1]
+
+
+def test_exclude_history_drops_history_items_from_both_baselines():
+    # transitions 0->1, 1->2, 1->0, 0->3, 2->1, 1->3; popularity 1 (3) before 0, 2, 3 (2 each)
+    train = Ragged.from_lists([[0, 1, 2], [1, 0, 3], [2, 1, 3]])
+    examples = evalset([[0, 1]], [[3]])  # after 1: 2, 0, 3 (first-seen order); 0 and 1 are history
+    split = SplitData(train=train, valid=examples, test=examples, n_items=5)
+    plain = baseline_metrics(split, ks=(2,))["valid"]
+    excluded = baseline_metrics(split, ks=(2,), exclude_history=True)["valid"]
+    assert plain["markov/hr@2"] == 0.0 and plain["mostpop/hr@2"] == 0.0  # [2, 0] and [1, 0]
+    assert excluded["markov/hr@2"] == 1.0 and excluded["mostpop/hr@2"] == 1.0  # [2, 3] and [2, 3]
+    assert excluded["markov/ndcg@2"] == pytest.approx(1 / np.log2(3))
+
+
+def test_drop_history_items_keeps_order_scores_and_pads():
+    from sidkit.metrics import drop_history_items
+
+    items = np.array([[5, 1, 2, 3, -1], [4, 4, 0, 1, 2]])
+    scores = np.array([[-1.0, -2.0, -3.0, -4.0, -np.inf], [-1.0, -1.5, -2.0, -2.5, -3.0]])
+    out, kept = drop_history_items(items, Ragged.from_lists([[1, 3, 9], []]), 4, scores)
+    assert out.tolist() == [[5, 2, -1, -1], [4, 4, 0, 1]]
+    assert kept.tolist() == [[-1.0, -3.0, -np.inf, -np.inf], [-1.0, -1.5, -2.0, -2.5]]
+    with pytest.raises(ValueError, match=r"items must be \[n_histories=1, K\]"):
+        drop_history_items(items, Ragged.from_lists([[1]]), 2)

@@ -322,3 +322,53 @@ def test_sid_order_packed_key_equals_the_lexsort(order, sizes):
     tie = np.random.default_rng(11).permutation(2000) if order == "random" else np.arange(2000)
     want = np.lexsort((tie, *codes.T[::-1]))  # what PrefixIndex sorted with before
     assert np.array_equal(sid_order(codes, sizes, order, seed=11), want)
+
+
+# -- leaving history items out -----------------------------------------------------------------------
+def test_covered_leaves_lists_sids_whose_every_item_is_in_the_history():
+    codes = np.array([[0, 1], [2, 2], [0, 1], [1, 0], [2, 0]])  # items 0 and 2 share SID (0, 1)
+    index = PrefixIndex(SIDTable(codes, (3, 3)))
+    leaf = index.lookup(torch.from_numpy(codes)).tolist()
+    covered = index.covered_leaves(Ragged.from_lists([[0], [0, 2, 1, 1], [], [4, 3]]))
+    pad = index.n_sids
+    assert covered.tolist() == [[pad, pad], sorted([leaf[0], leaf[1]]), [pad, pad], sorted([leaf[3], leaf[4]])]
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_exclude_history_equals_exhaustive_scoring_without_the_history_items(name):
+    """Beams >= valid SIDs: the ranking with ``exclude_history`` is the exhaustive one with the
+    history's items struck out, also for items that share a SID with a history item."""
+    base = random_sids(24, seed=3)
+    codes = np.concatenate([base.codes, base.codes[[0, 0, 5]]])  # items 24, 25 share item 0's SID
+    sids = SIDTable(codes, base.codebook_sizes)
+    gen = built(name, sids)
+    histories = Ragged.from_lists([[0, 3, 7], [24, 25, 0, 9], [5], [1, 2, 1]])
+    unique = np.unique(codes, axis=0)
+    k = 12
+    r = BeamDecoder(BeamConfig(beam_width=len(unique), exclude_history=True)).rank(gen, sids, histories, k, None)
+    per_sid = np.stack(
+        [gen.sequence_log_probs(histories.take(np.full(len(unique), i)), sids, unique).numpy() for i in range(4)]
+    )
+    full_items, full_scores = exhaustive(per_sid, sids, unique, len(codes))
+    for row in range(4):
+        keep = ~np.isin(full_items[row], histories[row])
+        np.testing.assert_array_equal(r.items[row], full_items[row][keep][:k])
+        np.testing.assert_allclose(r.scores[row], full_scores[row][keep][:k], atol=1e-5)
+        assert not set(r.items[row].tolist()) & set(histories[row].tolist())
+
+
+def test_exclude_history_keeps_k_items_when_the_favourite_sids_are_in_the_history():
+    """A narrow beam still returns k new items: the history's SIDs are struck out before the
+    last level's top-k, not after it (a post-filter would leave the row short)."""
+    sids = random_sids(40, sizes=(5, 5, 5), seed=5)
+    gen = TableGenerator((5, 5, 5), seed=1)
+    plain = BeamDecoder(BeamConfig(beam_width=4)).rank(gen, sids, random_histories(2, 40), 4, None)
+    histories = Ragged.from_lists([plain.items[0].tolist(), plain.items[1, :2].tolist()])
+    for constrained in (True, False):
+        r = BeamDecoder(BeamConfig(beam_width=4, constrained=constrained, exclude_history=True)).rank(
+            gen, sids, histories, 4, None
+        )
+        assert (r.items >= 0).all()
+        assert not set(r.items[0].tolist()) & set(plain.items[0].tolist())
+        assert not set(r.items[1].tolist()) & set(plain.items[1, :2].tolist())
+        assert r.items[1, :2].tolist() == plain.items[1, 2:].tolist()  # the rest keep their order

@@ -21,7 +21,10 @@ anything (a generative recommender that loses to ``markov`` on Beauty has a bug)
   popularity ties by lower index); on Beauty that scores 0.0753 / 0.0492, because most
   successors are seen once and the tie-break decides much of the top 10.
 
-Neither filters history items (see :mod:`sidkit.metrics.ranking`).
+Neither filters history items (see :mod:`sidkit.metrics.ranking`) unless
+:func:`baseline_metrics` is asked to (``exclude_history=True``, when the run's decoder leaves
+history items out): then each list is ranked deeper and the example's history items are
+dropped from it (:func:`~sidkit.metrics.history_filter.drop_history_items`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..types import EvalSet, Ragged, Rankings, SplitData
+from .history_filter import drop_history_items
 from .ranking import check_ks, ranking_metrics
 
 __all__ = [
@@ -306,6 +310,7 @@ def baseline_metrics(
     baselines: Iterable[str] = BASELINES,
     ties: str = "first-seen",
     user_rank: np.ndarray | None = None,
+    exclude_history: bool = False,
 ) -> dict[str, dict[str, float]]:
     """MostPop and Markov metrics on the validation and test examples of ``split``.
 
@@ -322,7 +327,9 @@ def baseline_metrics(
 
     ``ties`` is the Markov tie rule (module docstring); MostPop ties go to the lower index.
     ``user_rank``: the order users are read in for ``first-seen`` ties (``Dataset.user_rank``,
-    first appearance in the source file; default: index order).
+    first appearance in the source file; default: index order). ``exclude_history``: leave
+    each example's history items out of its lists (the protocol of a decoder with
+    ``exclude_history = true``).
     """
     ks = check_ks(ks)
     ties = _check_ties(ties)
@@ -334,14 +341,18 @@ def baseline_metrics(
     out: dict[str, dict[str, float]] = {}
     for name, examples, extra in (("valid", split.valid, None), ("test", split.test, split.valid)):
         res: dict[str, float] = {}
+        # deep enough that k items remain once a history's own items are dropped
+        depth = k + (int(examples.histories.lengths.max(initial=0)) if exclude_history else 0)
         for b in baselines:
             if b == "mostpop":
-                ranks = mostpop_rankings(split.train, split.n_items, examples, k, fit_extra=extra)
+                ranks = mostpop_rankings(split.train, split.n_items, examples, depth, fit_extra=extra)
             else:
                 ranks = markov_rankings(
-                    split.train, split.n_items, examples, k, fit_extra=extra, train_users=split.train_users, ties=ties,
-                    user_rank=user_rank,
+                    split.train, split.n_items, examples, depth, fit_extra=extra, train_users=split.train_users,
+                    ties=ties, user_rank=user_rank,
                 )
+            if exclude_history:
+                ranks = Rankings(drop_history_items(ranks.items, examples.histories, k)[0])
             m = ranking_metrics(ranks, examples.targets, ks)
             m.pop("n_examples")
             res.update({f"{b}/{key}": v for key, v in m.items()})

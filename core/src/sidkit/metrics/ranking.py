@@ -4,11 +4,12 @@ Conventions (the ones used by TIGER, LC-Rec, RecBole full-sort evaluation):
 
 * Rankings are over the full catalog: ``rankings.items[j]`` is the top-K list of example
   ``j`` (best first), ``-1`` pads missing slots and never counts as a hit.
-* **History items are not filtered out.** An item the user already interacted with may
-  appear in the ranking and simply counts as a miss unless it is a positive. This is the
-  standard practice of the generative-recommendation papers; filtering would raise every
-  number and make comparisons with them wrong. No ``exclude_history`` step is applied
-  anywhere in sidkit's evaluation.
+* **History items are not filtered out** by the metrics. An item the user already
+  interacted with may appear in the ranking and simply counts as a miss unless it is a
+  positive. This is the standard practice of the generative-recommendation papers;
+  filtering would raise every number and make comparisons with them wrong. A decoder with
+  ``exclude_history = true`` leaves history items out of its own rankings; the pipeline
+  then ranks the baselines the same way (:mod:`sidkit.metrics.history_filter`).
 * Positives are the example's targets (one for leave-one-out, several for block splits);
   duplicates among them count once. If an item appears twice in one ranking, only its
   first (best) position counts.

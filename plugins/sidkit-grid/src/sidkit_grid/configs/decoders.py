@@ -24,10 +24,15 @@ class BeamConfig:
     ``torch.autocast`` in bfloat16 while scores stay fp32 (weights are not changed). On this
     CPU (AVX512-BF16) bf16 roughly halves batched decoding time; top-10 lists agree with
     fp32 on ~99 % of items (``benchmarks/predict_throughput.py``). Default fp32, so
-    validation and test rankings stay exact.
+    validation and test rankings stay exact. ``exclude_history``: leave a history's own items
+    out of its ranking (the last SID level may not pick a SID all of whose items are in the
+    history; items of a SID shared with a history item are dropped after). Off by default:
+    sidkit evaluates as the papers do, without filtering; when on, the run's ``markov/`` and
+    ``mostpop/`` rows leave history items out too.
     """
 
     beam_width: int = attrs.field(default=20, validator=at_least(1))
     constrained: bool = True
     batch_size: int = attrs.field(default=256, validator=at_least(1))
     precision: str = attrs.field(default="fp32", validator=one_of(("fp32", "bf16")))
+    exclude_history: bool = False

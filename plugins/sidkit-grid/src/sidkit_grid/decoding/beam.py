@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from sidkit.capabilities import StepwiseGeneration, collision_order
 from sidkit.errors import SidkitError
+from sidkit.metrics.history_filter import drop_history_items
 from sidkit.types import Ragged, Rankings, SIDTable
 from tqdm.auto import tqdm
 
@@ -40,12 +41,15 @@ MAX_BEAMS = 8192
 
 @torch.no_grad()
 def beam_search(
-    generator: Any, state: Any, index: PrefixIndex, beam_width: int, constrained: bool
+    generator: Any, state: Any, index: PrefixIndex, beam_width: int, constrained: bool,
+    banned: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Best ``beam_width`` SIDs per history of ``state``: ``(leaves, scores)`` ``[B, beams]``,
     best first. ``leaves`` are SID ids of ``index`` (-1: an invalid SID under free decoding, or
     an empty beam when fewer candidates exist); ``scores`` are sequence log-probabilities
-    (sum over levels of the log-softmax over the whole vocabulary)."""
+    (sum over levels of the log-softmax over the whole vocabulary). ``banned``: ``[B, S]``
+    sorted leaf ids per history that the last level may not pick
+    (:meth:`PrefixIndex.covered_leaves`)."""
     offsets, sizes = generator.vocab.offsets, generator.vocab.codebook_sizes
     b = state.batch
     device = generator.device
@@ -58,6 +62,11 @@ def beam_search(
         child = index.children(level, nodes)  # [B, beams, width]
         if constrained:
             logp = logp.masked_fill(child < 0, float("-inf"))
+        if banned is not None and level == len(sizes) - 1:
+            flat = child.reshape(b, -1)
+            pos = torch.searchsorted(banned, flat).clamp(max=banned.shape[1] - 1)
+            hit = (banned.gather(1, pos) == flat) & (flat >= 0)
+            logp = logp.masked_fill(hit.view_as(logp), float("-inf"))
         cand = (scores.unsqueeze(-1) + logp).reshape(b, -1)
         scores, top = cand.topk(min(beam_width, cand.shape[1]), dim=1)
         parents = torch.div(top, width, rounding_mode="floor")
@@ -143,18 +152,26 @@ class BeamDecoder:
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         bs = self.histories_per_batch(width)
         show = ctx is not None and bool(ctx.progress) and n > bs
+        exclude = self.config.exclude_history
         for start in tqdm(range(0, n, bs), desc="beam search", disable=not show, leave=False):
             rows = np.arange(start, min(n, start + bs))
             batch_users = None if users is None else users[rows]
-            leaves, best = self._search(generator, sids, index, histories.take(rows), batch_users, width, k)
-            top, val = index.expand(leaves, best, k)
-            items[rows], scores[rows] = top.cpu().numpy(), val.cpu().numpy()
+            batch = histories.take(rows)
+            banned = index.covered_leaves(batch) if exclude else None
+            leaves, best = self._search(generator, sids, index, batch, batch_users, width, k, banned)
+            if not exclude:
+                top, val = index.expand(leaves, best, k)
+                items[rows], scores[rows] = top.cpu().numpy(), val.cpu().numpy()
+                continue
+            # a SID shared with history items may still list them: expand deeper and drop them
+            top, val = index.expand(leaves, best, k + int(batch.lengths.max(initial=0)))
+            items[rows], scores[rows] = drop_history_items(top.cpu().numpy(), batch, k, val.cpu().numpy())
         return Rankings(items, scores)
 
-    def _search(self, generator, sids, index, histories, users, width, k):
+    def _search(self, generator, sids, index, histories, users, width, k, banned=None):
         with torch.autocast(generator.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
             state = generator.encode(histories, sids, users)
-            leaves, scores = beam_search(generator, state, index, width, self.config.constrained)
+            leaves, scores = beam_search(generator, state, index, width, self.config.constrained, banned)
             if self.config.constrained:
                 return leaves, scores
             # free decoding: invalid SIDs are dropped; rows left with fewer than k items are
@@ -167,7 +184,9 @@ class BeamDecoder:
                 else:
                     sub_users = None if users is None else users[rows.cpu().numpy()]
                     state = generator.encode(histories.take(rows.cpu().numpy()), sids, sub_users)
-                more, more_scores = beam_search(generator, state, index, width, True)
+                more, more_scores = beam_search(
+                    generator, state, index, width, True, None if banned is None else banned[rows]
+                )
                 merged, merged_scores = merge_ranked(leaves[rows], scores[rows], more, more_scores)
                 grow = merged.shape[1] - leaves.shape[1]
                 leaves = torch.nn.functional.pad(leaves, (0, grow), value=-1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sidkit.types import SIDTable
+from sidkit.types import Ragged, SIDTable
 
 __all__ = ["PrefixIndex", "sid_order"]
 
@@ -72,6 +72,9 @@ class PrefixIndex:
         self.code = [torch.from_numpy(np.ascontiguousarray(c)) for c in code]
         self.item_ptr = torch.from_numpy(np.append(leaf_starts, n).astype(np.int64))
         self.items = torch.from_numpy(order.astype(np.int64))
+        item_leaf = np.empty(n, dtype=np.int64)  # the SID (leaf id) of every item
+        item_leaf[order] = np.repeat(np.arange(self.n_sids, dtype=np.int64), np.diff(self.item_ptr.numpy()))
+        self.item_leaf = item_leaf
         self.to(device)
 
     def to(self, device: str | torch.device) -> PrefixIndex:
@@ -83,7 +86,7 @@ class PrefixIndex:
 
     def nbytes(self) -> int:
         tensors = [*self.child_ptr, *self.code, self.item_ptr, self.items]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        return sum(t.numel() * t.element_size() for t in tensors) + self.item_leaf.nbytes
 
     def children(self, level: int, nodes: torch.Tensor) -> torch.Tensor:
         """``[*nodes.shape, W_level]``: for every code of ``level``, the child (a depth
@@ -114,6 +117,22 @@ class PrefixIndex:
             child = self.children(lev, node).gather(1, torch.where(ok, c, 0)[:, None])[:, 0]
             node = torch.where(ok, child, -1)
         return node
+
+    def covered_leaves(self, histories: Ragged) -> torch.Tensor:
+        """``[len(histories), S]``: per history, the sorted leaf ids of the SIDs whose every
+        item is in it, padded with ``n_sids`` (never a leaf id), for ``searchsorted``."""
+        n_items, n = len(self.item_leaf), len(histories)
+        rows = np.repeat(np.arange(n, dtype=np.int64), histories.lengths)
+        seen = np.unique(rows * n_items + histories.values.astype(np.int64))  # each (row, item) once
+        leaf = self.item_leaf[seen % n_items]
+        keys, hits = np.unique((seen // n_items) * self.n_sids + leaf, return_counts=True)
+        sizes = np.diff(self.item_ptr.cpu().numpy())
+        keys = keys[hits == sizes[keys % self.n_sids]]
+        row = keys // self.n_sids
+        width = int(np.bincount(row, minlength=n).max(initial=0))
+        out = np.full((n, max(width, 1)), self.n_sids, dtype=np.int64)
+        out[row, np.arange(len(keys)) - np.searchsorted(row, row)] = keys % self.n_sids
+        return torch.from_numpy(out).to(self.device)
 
     def item_counts(self, leaves: torch.Tensor) -> torch.Tensor:
         """Number of items of each leaf id (0 for -1)."""

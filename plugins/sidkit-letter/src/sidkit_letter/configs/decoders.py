@@ -14,8 +14,9 @@ class ItemScoresConfig:
 
     ``batch_size``: histories scored together (memory grows with ``batch_size × n_items``).
     ``exclude_history``: leave the items of a history out of its ranking (a row with fewer
-    than ``k`` other items is padded with -1). Off by default: sidkit's evaluation never
-    filters history items, as in the generative-recommendation papers.
+    than ``k`` other items is padded with -1). Off by default: sidkit evaluates without
+    filtering, as the generative-recommendation papers do; when on, the run's ``markov/`` and
+    ``mostpop/`` leave history items out too.
     """
 
     batch_size: int = attrs.field(default=256, validator=at_least(1))

@@ -1,0 +1,65 @@
+"""How much of a finished run's rankings is spent on items the user already interacted with.
+
+For each run directory it rebuilds the run's dataset and split from ``config.resolved.toml``
+and reads ``rankings/{valid,test}.safetensors``. Per split it prints Recall@10, the mean
+number of the top 10 that are in the user's **whole** earlier sequence (not only the
+``max_len`` items the model reads) and the share of lists holding the history's last item.
+On data where a user meets an item once (MovieLens ratings, the Amazon 5-core sets with
+``dedup = "first"``) every such slot is a sure miss; ``[decoder] exclude_history = true``
+removes those of the history the decoder is given (sdk_docs/results.md, "Leaving history
+items out").
+
+    .venv/bin/python benchmarks/history_share.py RUN [RUN ...] [--k 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import attrs
+import numpy as np
+from _common import positive_int
+
+
+def shares(items: np.ndarray, examples, k: int) -> tuple[float, float, float]:
+    """``(recall@k, mean history items in the top k, share of lists with the last item)``."""
+    top = items[:, :k]
+    hist = examples.histories
+    rows = np.repeat(np.arange(len(hist)), hist.lengths)
+    stride = int(max(top.max(initial=0), hist.values.max(initial=0))) + 2
+    seen = np.unique(rows * stride + hist.values)
+    in_hist = np.isin(np.arange(len(top))[:, None] * stride + top, seen) & (top >= 0)
+    nonempty = hist.lengths > 0
+    last = np.full(len(hist), -1)
+    last[nonempty] = hist.values[hist.offsets[1:][nonempty] - 1]
+    hit = (top == examples.targets.values[examples.targets.offsets[:-1], None]).any(axis=1)
+    return float(hit.mean()), float(in_hist.sum(axis=1).mean()), float((top == last[:, None]).any(axis=1).mean())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--k", type=positive_int, default=10)
+    args = p.parse_args(argv)
+    from safetensors.numpy import load_file
+    from sidkit.config import load_config
+    from sidkit.data import load_from_config
+    from sidkit.pipeline import build_split
+    from sidkit.registry import get_registry
+
+    print(f"| run | split | recall@{args.k} | history items in the top {args.k} | lists with the last item |")
+    print("|---|---|---|---|---|")
+    for run in args.runs:
+        cfg = load_config(f"{run}/config.resolved.toml", get_registry())
+        dataset = load_from_config(cfg.data.config, cfg.data.format)
+        split = build_split(dataset, attrs.evolve(cfg.split, max_len=None))  # whole histories
+        for name, examples in (("valid", split.valid), ("test", split.test)):
+            items = load_file(f"{run}/rankings/{name}.safetensors")["items"]
+            r, seen, last = shares(items, examples, args.k)
+            print(f"| {run} | {name} | {r:.4f} | {seen:.2f} | {last:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
