@@ -27,7 +27,10 @@ the ablation table, and writes ``OUT/summary.json``. The last lines are
 ``intrr_minus_flat_r10_rkmeans=``, ``intrr_minus_flat_r10_rqvae=`` (mean over the groups of
 intrr's mean test R@10 minus decoder-only's) and ``intrr_beats_flat=true|false`` (true
 when intrr's mean test R@10 and N@10 are at least decoder-only's for every group and
-tokenizer that has both).
+tokenizer that has both). ``--exclude-history`` also ranks each non-ablation run's test
+users with ``decoder.exclude_history = true`` (a re-ranked copy ``<run>-xh``; nothing is
+retrained) and prints the same tables and intrr - decoder-only lines for that protocol;
+the last lines stay the paper protocol's.
 
 GPU run (full budget: Beauty both tie orders and ML-100K, both tokenizers, 3 seeds)::
 
@@ -149,6 +152,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--beam", type=positive_int, help="beam width (default: the config's 20)")
     p.add_argument("--ran-context", choices=("previous", "prefix"),
                    help="intrr's generator.ran_context (default: the config's, the paper's 'previous')")
+    p.add_argument("--exclude-history", action="store_true",
+                   help="also rank every non-ablation run's test users with decoder.exclude_history = true "
+                        "(a copy of the run, re-ranked: the trained generator is reused) and print the tables "
+                        "and the intrr - flat lines for that protocol too (markov/mostpop ranked the same way)")
     p.add_argument("--quick", action="store_true",
                    help="smoke-test budget: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()) + " (explicit options win)")
     p.add_argument("--device", help="run.device: auto (default), cpu, cuda, ...")
@@ -320,6 +327,26 @@ def share_stages(target: Path, donors: Sequence[Path]) -> bool:
     return False
 
 
+def rerank_excluding_history(run: Run, run_dir: Path, bases: dict, intrrs: dict, args: argparse.Namespace,
+                             registry: Any) -> dict[str, float]:
+    """Test metrics of ``run`` ranked with ``decoder.exclude_history = true``: a copy of the
+    finished run (``<run>-xh``) re-ranked; its generator stage's fingerprint is unchanged
+    (validation keeps its own decoder), so nothing is trained again."""
+    from sidkit.api import resolve_config, run_pipeline
+
+    xh_dir = run_dir.with_name(run_dir.name + "-xh")
+    if not (xh_dir / "generator" / "stage.json").exists():
+        shutil.rmtree(xh_dir, ignore_errors=True)
+        shutil.copytree(run_dir, xh_dir)
+    raw = run_config(bases[(run.dataset, run.ties)], intrrs[(run.dataset, run.ties)], run, args)
+    raw["decoder"] = {**raw.get("decoder", bases[(run.dataset, run.ties)].get("decoder", {})), "exclude_history": True}
+    result = run_pipeline(resolve_config(raw, registry, source=DATASETS[run.dataset].config), out=xh_dir,
+                          registry=registry)
+    log.info("history items left out: test R@10 %.4f N@10 %.4f (markov %.4f)", result.metrics["test"]["recall@10"],
+             result.metrics["test"]["ndcg@10"], result.metrics["test"]["markov/recall@10"])
+    return result.metrics["test"]
+
+
 # -- results ---------------------------------------------------------------------------------
 
 
@@ -327,21 +354,22 @@ def std(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) >= 2 else 0.0
 
 
-def aggregate(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Mean and std over seeds per (group, tokenizer, model) of the non-ablation runs."""
+def aggregate(rows: list[dict[str, Any]], part: str = "test") -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Mean and std over seeds per (group, tokenizer, model) of the non-ablation runs' ``part``
+    metrics (``"test"``, or ``"test_xh"``: ranked with history items left out)."""
     by: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        if not r["ablation"]:
+        if not r["ablation"] and part in r:
             by.setdefault((r["group"], r["tokenizer"], r["model"]), []).append(r)
-    return {key: {"mean": {k: mean([r["test"][k] for r in rs]) for k in TEST_KEYS},
-                  "std": {k: std([r["test"][k] for r in rs]) for k in TEST_KEYS},
+    return {key: {"mean": {k: mean([r[part][k] for r in rs]) for k in TEST_KEYS},
+                  "std": {k: std([r[part][k] for r in rs]) for k in TEST_KEYS},
                   "wall_s": mean([r["wall_s"] for r in rs]), "seeds": [r["seed"] for r in rs]}
             for key, rs in by.items()}
 
 
-def comparison(rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+def comparison(rows: list[dict[str, Any]], args: argparse.Namespace, part: str = "test") -> dict[str, Any]:
     """intrr minus decoder-only (mean test R@10 and N@10) per group and tokenizer."""
-    agg = aggregate(rows)
+    agg = aggregate(rows, part)
     per: dict[str, dict[str, Any]] = {}
     for group in (group_name(*g) for g in groups(args)):
         for tok in args.tokenizers:
@@ -353,22 +381,23 @@ def comparison(rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[str
     return {"per_group": per, "r10_diff": r10, "intrr_beats_flat": beats}
 
 
-def table(rows: list[dict[str, Any]], group: str, dataset: str) -> str:
+def table(rows: list[dict[str, Any]], group: str, dataset: str, part: str = "test") -> str:
     head = ["tokenizer", "model", "seed", "R@10", "N@10", "R@5", "N@5", "wall (min)"]
-    rs = sorted((r for r in rows if r["group"] == group and not r["ablation"]),
+    rs = sorted((r for r in rows if r["group"] == group and not r["ablation"] and part in r),
                 key=lambda r: (r["tokenizer"], MODELS.index(r["model"]), r["seed"]))
-    lines = [[r["tokenizer"], r["model"], str(r["seed"]), *(fmt(r["test"][k]) for k in TEST_KEYS),
+    lines = [[r["tokenizer"], r["model"], str(r["seed"]), *(fmt(r[part][k]) for k in TEST_KEYS),
               f"{r['wall_s'] / 60:.1f}"] for r in rs]
-    for (g, tok, model), a in aggregate(rs).items():
+    for (g, tok, model), a in aggregate(rs, part).items():
         if g == group:
             lines.append([tok, f"**{model}**", f"mean ± std of {len(a['seeds'])}",
                           *(f"{fmt(a['mean'][k])} ± {fmt(a['std'][k])}" for k in TEST_KEYS), f"{a['wall_s'] / 60:.1f}"])
     for b in BASELINES:
         if rs:
-            lines.append(["–", b, "–", *(fmt(mean([r["test"][f"{b}/{k}"] for r in rs])) for k in TEST_KEYS), "–"])
-    if dataset == "beauty":
+            lines.append(["–", b, "–", *(fmt(mean([r[part][f"{b}/{k}"] for r in rs])) for k in TEST_KEYS), "–"])
+    if dataset == "beauty" and part == "test":
         lines += [["–", p["label"], "–", fmt(p["recall@10"]), fmt(p["ndcg@10"]), "–", "–", "–"] for p in PUBLISHED_BEAUTY]
-    return f"### {group} (test)\n\n" + markdown_table(head, lines)
+    title = "test" if part == "test" else "test, history items left out"
+    return f"### {group} ({title})\n\n" + markdown_table(head, lines)
 
 
 def ablation_table(rows: list[dict[str, Any]]) -> str:
@@ -386,6 +415,8 @@ def ablation_table(rows: list[dict[str, Any]]) -> str:
 
 def tables(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     parts = [table(rows, group_name(d, t), d) for d, t in groups(args)]
+    if any("test_xh" in r for r in rows):
+        parts += [table(rows, group_name(d, t), d, "test_xh") for d, t in groups(args)]
     return "\n\n".join([*parts, ablation_table(rows)]).strip()
 
 
@@ -396,6 +427,7 @@ def summarize(path: Path, args: argparse.Namespace, rows: list[dict[str, Any]], 
         "runs": rows,
         "aggregate": [{"group": g, "tokenizer": t, "model": m, **a} for (g, t, m), a in aggregate(rows).items()],
         "comparison": cmp,
+        "comparison_exclude_history": comparison(rows, args, "test_xh"),
         "intrr_beats_flat": cmp["intrr_beats_flat"],
         "table_markdown": tables(rows, args),
     })
@@ -432,12 +464,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                "model": run.model, "seed": run.seed, "ablation": run.ablation, "run_dir": str(run_dir),
                **run_timed(cfg, run_dir, registry)}
         log.info("[%d/%d] %s", i, len(runs), done_message(row))
+        if args.exclude_history and not run.ablation:
+            row["test_xh"] = rerank_excluding_history(run, run_dir, bases, intrrs, args, registry)
         rows.append(row)
         summarize(summary_path, args, rows, done=False)
 
     summary = summarize(summary_path, args, rows, done=True)
     print(summary["table_markdown"])
     print()
+    for tok, per in summary["comparison_exclude_history"]["per_group"].items():
+        for group, d in per.items():
+            print(f"{group} {tok}, history items left out: intrr - decoder-only R@10 {d['recall@10']:+.4f} "
+                  f"N@10 {d['ndcg@10']:+.4f}")
     for tok, per in summary["comparison"]["per_group"].items():
         for group, d in per.items():
             print(f"{group} {tok}: intrr - decoder-only R@10 {d['recall@10']:+.4f} N@10 {d['ndcg@10']:+.4f}")
