@@ -159,3 +159,29 @@ def test_dact_tokenizer_assigns_with_the_fixed_digit_vocabulary(fitted_planted):
     table = tok.assign(before)
     assert table.codebook_sizes == (32, 32, 64)  # dedup_size = 64 in the test config, not the largest group
     assert len(np.unique(table.codes, axis=0)) == table.n_items
+
+
+def test_reports_split_layer1_changes_by_the_datas_planted_moves(fitted_planted):
+    """With ``dataset.meta["moved_items"]`` (the synthetic loader's item drift) the report gives
+    the layer-1 change rate of the moved and of the unmoved old items; current rows are read
+    through ``ctx.extras["items"]`` (here shuffled) as dataset indices."""
+    from types import SimpleNamespace
+
+    tok, before, after, moved = fitted_planted
+    moved_items = np.flatnonzero(moved) if moved.dtype == bool else np.asarray(moved)
+    rng = np.random.default_rng(0)
+    items = rng.permutation(len(after.values))  # row i of the period is dataset item items[i]
+    shuffled = ItemEmbeddings(after.values[items], views={k: v[items] for k, v in after.views.items()})
+    prev_items = items[:N_OLD]
+    previous = tok.assign(ItemEmbeddings(shuffled.values[:N_OLD], views={k: v[:N_OLD] for k, v in shuffled.views.items()}))
+    ctx = Context(seed=0, progress=False, dataset=SimpleNamespace(meta={"moved_items": moved_items}),
+                  extras={"previous_items": prev_items, "items": items})
+    _, _, frozen = build("tok-frozen").adapt(tok, previous, shuffled, ctx)
+    assert frozen["layer1_change_moved"] == 0.0 and frozen["layer1_change_unmoved"] == 0.0
+    _, table, naive = build("tok-finetune").adapt(tok, previous, shuffled, ctx)
+    changed = table.codes[:N_OLD, 0] != previous.codes[:, 0]
+    is_moved = np.isin(prev_items, moved_items)
+    assert naive["layer1_change_moved"] == pytest.approx(changed[is_moved].mean(), abs=1e-6)
+    assert naive["layer1_change_unmoved"] == pytest.approx(changed[~is_moved].mean(), abs=1e-6)
+    _, _, plain = build("tok-frozen").adapt(tok, previous, shuffled, Context(seed=0, progress=False, extras=ctx.extras))
+    assert "layer1_change_moved" not in plain  # no planted drift: no such entries

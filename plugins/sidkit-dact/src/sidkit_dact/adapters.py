@@ -27,18 +27,22 @@ from .configs import DactUpdaterConfig, FinetuneConfig, FrozenConfig, ReformerCo
 from .reassign import change_rates, strict_sids
 from .update import DriftAwareFinetune
 
-__all__ = ["DactAdapter", "FrozenAdapter", "FinetuneAdapter", "ReformerAdapter", "Layout", "cf_cosine"]
+__all__ = [
+    "DactAdapter", "FrozenAdapter", "FinetuneAdapter", "ReformerAdapter", "Layout", "cf_cosine", "planted_change_rates",
+]
 
 
 @attrs.frozen(eq=False)
 class Layout:
     """Where the previous table's rows are among the current items: ``old_row[i]`` (-1 for
-    a new item), the previous SID of every current row (zeros for new ones), and the size of
-    the de-dup level (``None``: the tokenizer has none)."""
+    a new item), the previous SID of every current row (zeros for new ones), the size of
+    the de-dup level (``None``: the tokenizer has none) and the dataset index of every
+    current row (``items``)."""
 
     old_row: np.ndarray
     old_sids: np.ndarray
     digit_size: int | None
+    items: np.ndarray
 
     @property
     def is_old(self) -> np.ndarray:
@@ -73,7 +77,22 @@ class Layout:
         found = old_row >= 0
         old_sids = np.zeros((n, previous.n_levels), dtype=np.int64)
         old_sids[found] = previous.codes[old_row[found]]
-        return cls(old_row, old_sids, previous.codebook_sizes[-1] if digit else None)
+        return cls(old_row, old_sids, previous.codebook_sizes[-1] if digit else None, items)
+
+
+def planted_change_rates(layout: Layout, codes: np.ndarray, ctx: Any) -> dict[str, float | None]:
+    """Layer-1 change rate of the old items the data planted as moved and of the other old
+    items (``ctx.dataset.meta["moved_items"]``, dataset indices, as the synthetic loader's
+    ``item_drift`` records them); empty when the data plants no drift."""
+    meta = getattr(getattr(ctx, "dataset", None), "meta", None) or {}
+    if "moved_items" not in meta:
+        return {}
+    moved = np.isin(layout.items, np.asarray(meta["moved_items"], dtype=np.int64))
+    changed = layout.old_sids[:, 0] != codes[:, 0]
+    out: dict[str, float | None] = {}
+    for name, rows in (("moved", layout.is_old & moved), ("unmoved", layout.is_old & ~moved)):
+        out[f"layer1_change_{name}"] = round(float(changed[rows].mean()), 6) if rows.any() else None
+    return out
 
 
 @torch.no_grad()
@@ -140,6 +159,7 @@ class _TokenizerAdapter:
             "n_kept": int(keep.sum()),
             **rates,
             "layer1_change_rate": rates["change_rate_per_layer"][0] if old.any() else 0.0,
+            **planted_change_rates(layout, codes, ctx),
             **repaired,
             "collisions": collision_count(codes),
             "cf_cosine": cf_cosine(tokenizer, codes, embeddings),
