@@ -9,7 +9,13 @@ On data where a user meets an item once (MovieLens ratings, the Amazon 5-core se
 removes those of the history the decoder is given (sdk_docs/results.md, "Leaving history
 items out").
 
-    .venv/bin/python benchmarks/history_share.py RUN [RUN ...] [--k 10]
+``--rerank`` also ranks the run's validation and test users again with its trained
+generator and ``decoder.exclude_history = true`` (through ``sidkit.api.load_run``, so a run
+whose stage fingerprints an older sidkit wrote, which ``sidkit run --set
+decoder.exclude_history=true`` would retrain, is re-ranked as it is) and prints Recall/NDCG@10
+beside ``markov/`` and ``mostpop/`` ranked the same way.
+
+    .venv/bin/python benchmarks/history_share.py RUN [RUN ...] [--k 10] [--rerank]
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+")
     p.add_argument("--k", type=positive_int, default=10)
+    p.add_argument("--rerank", action="store_true", help="re-rank with decoder.exclude_history = true")
     args = p.parse_args(argv)
     from safetensors.numpy import load_file
     from sidkit.config import load_config
@@ -58,7 +65,30 @@ def main(argv: list[str] | None = None) -> int:
             items = load_file(f"{run}/rankings/{name}.safetensors")["items"]
             r, seen, last = shares(items, examples, args.k)
             print(f"| {run} | {name} | {r:.4f} | {seen:.2f} | {last:.3f} |")
+        if args.rerank:
+            rerank(run, cfg, dataset, args.k)
     return 0
+
+
+def rerank(run: str, cfg, dataset, k: int) -> None:
+    """Rank the run's validation and test users with ``exclude_history = true`` and print the
+    metrics beside the baselines ranked the same way."""
+    from sidkit.api import load_run
+    from sidkit.context import Context
+    from sidkit.metrics import baseline_metrics, ranking_metrics
+    from sidkit.pipeline import build_split
+
+    loaded = load_run(run, decoder_overrides=["exclude_history=true"])
+    split = build_split(dataset, cfg.split)  # the histories the decoder was given
+    ctx = Context(seed=cfg.run.seed, progress=False, dataset=dataset, split=split, tokenizer=loaded.tokenizer)
+    base = baseline_metrics(split, (k,), user_rank=dataset.user_rank, exclude_history=True)
+    for name, examples in (("valid", split.valid), ("test", split.test)):
+        ranks = loaded.decoder.rank(loaded.generator, loaded.sids, examples.histories, k, ctx)
+        m = ranking_metrics(ranks, examples.targets, (k,))
+        b = base[name]
+        print(f"{run} {name}, history items left out: R@{k} {m[f'recall@{k}']:.4f} N@{k} {m[f'ndcg@{k}']:.4f} "
+              f"(markov {b[f'markov/recall@{k}']:.4f} / {b[f'markov/ndcg@{k}']:.4f}, "
+              f"mostpop {b[f'mostpop/recall@{k}']:.4f} / {b[f'mostpop/ndcg@{k}']:.4f})")
 
 
 if __name__ == "__main__":
