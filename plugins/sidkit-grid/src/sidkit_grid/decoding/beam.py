@@ -159,13 +159,10 @@ class BeamDecoder:
             batch = histories.take(rows)
             banned = index.covered_leaves(batch) if exclude else None
             leaves, best = self._search(generator, sids, index, batch, batch_users, width, k, banned)
-            if not exclude:
-                top, val = index.expand(leaves, best, k)
-                items[rows], scores[rows] = top.cpu().numpy(), val.cpu().numpy()
-                continue
             # a SID shared with history items may still list them: expand deeper and drop them
-            top, val = index.expand(leaves, best, k + int(batch.lengths.max(initial=0)))
-            items[rows], scores[rows] = drop_history_items(top.cpu().numpy(), batch, k, val.cpu().numpy())
+            depth = k + (int(batch.lengths.max(initial=0)) if exclude else 0)
+            top, val = (t.cpu().numpy() for t in index.expand(leaves, best, depth))
+            items[rows], scores[rows] = drop_history_items(top, batch, k, val) if exclude else (top, val)
         return Rankings(items, scores)
 
     def _search(self, generator, sids, index, histories, users, width, k, banned=None):
