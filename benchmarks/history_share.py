@@ -30,12 +30,11 @@ from _common import positive_int
 
 def shares(items: np.ndarray, examples, k: int) -> tuple[float, float, float]:
     """``(recall@k, mean history items in the top k, share of lists with the last item)``."""
+    from sidkit.metrics import history_mask
+
     top = items[:, :k]
     hist = examples.histories
-    rows = np.repeat(np.arange(len(hist)), hist.lengths)
-    stride = int(max(top.max(initial=0), hist.values.max(initial=0))) + 2
-    seen = np.unique(rows * stride + hist.values)
-    in_hist = np.isin(np.arange(len(top))[:, None] * stride + top, seen) & (top >= 0)
+    in_hist = history_mask(top, hist)
     nonempty = hist.lengths > 0
     last = np.full(len(hist), -1)
     last[nonempty] = hist.values[hist.offsets[1:][nonempty] - 1]

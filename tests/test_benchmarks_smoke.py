@@ -3,6 +3,7 @@ curve, its threshold crossing, reference lines and plot, and the CPU-model looku
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
@@ -14,16 +15,29 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def ttq():
-    sys.path.insert(0, str(BENCHMARKS))  # the scripts import their sibling ``_common``
+@contextlib.contextmanager
+def benchmarks_on_path():
+    """The scripts import their sibling ``_common``."""
+    sys.path.insert(0, str(BENCHMARKS))
     try:
-        spec = importlib.util.spec_from_file_location("time_to_quality_under_test", BENCHMARKS / "time_to_quality.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
+        yield
     finally:
         sys.path.remove(str(BENCHMARKS))
+
+
+def load_benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module (not run as a script)."""
+    with benchmarks_on_path():
+        spec = importlib.util.spec_from_file_location(f"{name}_under_test", BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def ttq():
+    with benchmarks_on_path():  # the tests import ``_common`` too
+        yield load_benchmark("time_to_quality")
 
 
 STARTED = 1_000_000.0
@@ -113,13 +127,7 @@ def test_cpu_model_reads_proc_cpuinfo_text(ttq):
 
 def test_beam_search_spread_and_agreement_check():
     np = pytest.importorskip("numpy")
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location("beam_search_under_test", BENCHMARKS / "beam_search.py")
-        bs = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bs)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    bs = load_benchmark("beam_search")
     assert bs.spread([17.0, 12.0, 14.5]) == (12.0, 14.5, 17.0)
     ours = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, 2, 3]])
     hf = np.array([[3, 2, 1], [4, 5, 0], [7, 8, 9], [1, 2, 3]])
@@ -155,13 +163,7 @@ def test_history_share_counts_history_items_and_the_last_item():
     np = pytest.importorskip("numpy")
     from sidkit.types import EvalSet, Ragged
 
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location("history_share_under_test", BENCHMARKS / "history_share.py")
-        hs = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(hs)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    hs = load_benchmark("history_share")
     examples = EvalSet(np.arange(3), Ragged.from_lists([[1, 2, 3], [4], []]), Ragged.from_lists([[9], [5], [0]]))
     items = np.array([[3, 9, 1, -1], [6, 7, 8, 5], [0, 1, 2, 3]])
     recall, seen, last = hs.shares(items, examples, 3)

@@ -12,7 +12,7 @@ from .baselines import (
 )
 from .configs import RankingEvaluatorConfig
 from .evaluator import RankingEvaluator
-from .history_filter import drop_history_items
+from .history_filter import drop_history_items, history_mask
 from .ranking import METRICS, check_ks, hit_positions, ranking_metrics
 from .sid_stats import prefix_groups, sid_change_rate, sid_statistics
 
@@ -28,6 +28,7 @@ __all__ = [
     "transition_counts",
     "eval_segments",
     "drop_history_items",
+    "history_mask",
     "BASELINES",
     "TIES",
     "sid_statistics",

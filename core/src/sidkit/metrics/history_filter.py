@@ -14,7 +14,19 @@ import numpy as np
 
 from ..types import Ragged
 
-__all__ = ["drop_history_items"]
+__all__ = ["drop_history_items", "history_mask"]
+
+
+def history_mask(items: np.ndarray, histories: Ragged) -> np.ndarray:
+    """``[n, K]`` booleans: whether ``items[i, j]`` is in history ``i`` (``-1`` pads never are)."""
+    items = np.asarray(items, dtype=np.int64)
+    if items.ndim != 2 or len(items) != len(histories):
+        raise ValueError(f"items must be [n_histories={len(histories)}, K], got shape {items.shape}")
+    stride = np.int64(max(int(items.max(initial=-1)), int(histories.values.max(initial=-1))) + 2)
+    rows = np.repeat(np.arange(len(items), dtype=np.int64), histories.lengths)
+    banned = np.unique(rows * stride + histories.values.astype(np.int64))
+    keys = np.arange(len(items), dtype=np.int64)[:, None] * stride + items
+    return (items >= 0) & np.isin(keys, banned)
 
 
 def drop_history_items(
@@ -24,14 +36,8 @@ def drop_history_items(
     that are not in that row's history, keeping their order; rows with fewer left are padded
     with ``-1`` (and ``-inf`` in ``scores``, which is filtered alongside when given)."""
     items = np.asarray(items, dtype=np.int64)
-    if items.ndim != 2 or len(items) != len(histories):
-        raise ValueError(f"items must be [n_histories={len(histories)}, K], got shape {items.shape}")
-    n, width = items.shape
-    stride = np.int64(max(int(items.max(initial=-1)), int(histories.values.max(initial=-1))) + 2)
-    rows = np.repeat(np.arange(n, dtype=np.int64), histories.lengths)
-    banned = np.unique(rows * stride + histories.values.astype(np.int64))
-    keys = np.arange(n, dtype=np.int64)[:, None] * stride + items
-    keep = (items >= 0) & ~np.isin(keys, banned)
+    keep = (items >= 0) & ~history_mask(items, histories)
+    n = len(items)
     dest = np.cumsum(keep, axis=1) - 1
     put = keep & (dest < k)
     r, c = np.nonzero(put)
