@@ -70,7 +70,9 @@ def main(argv=None) -> int:
         for name, trainer in trainers.items():
             times[name].append(trainer.step())
     med = {name: statistics.median(v) for name, v in times.items()}
-    print(f"{args.model}, {args.precision}, input {trainers['eager'].shape}, batch {args.batch}, {args.threads} thread(s)")
+    print(
+        f"{args.model}, {args.precision}, input {trainers['eager'].shape}, batch {args.batch}, {args.threads} thread(s)"
+    )
     for name, v in times.items():
         print(f"{name}: median {med[name]:.3f} s/step ({', '.join(f'{x:.3f}' for x in v)})")
     print(f"compile_seconds={compile_seconds:.1f}")
