@@ -73,3 +73,19 @@ def test_plugin_module_imports_no_torch():
     code = "import sys, sidkit_intrr.plugin\nprint(sorted(m for m in ('torch', 'sidkit_intrr.generator') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_attn_dropout_reaches_the_backbone_and_leaves_earlier_fingerprints_alone(make_sids):
+    from sidkit_grid.generators.attention import ATTENTION
+
+    spec = get_registry().get("generator", "intrr")
+    sids = make_sids(20, sizes=(8, 8, 2))
+    for attn_dropout, expected in ((None, {0.15}), (0.0, {0.0})):
+        cfg = spec.config(d_model=32, num_heads=2, d_ff=64, item_dim=16, mlp_hidden=16, attn_dropout=attn_dropout)
+        gen = spec.build(cfg)
+        gen.build(sids)
+        backbone = gen.model.backbone
+        assert {m.attn_dropout.p for m in backbone.modules() if hasattr(m, "attn_dropout")} == expected
+        assert backbone.config.resid_pdrop == 0.15 and backbone.config._attn_implementation == ATTENTION
+        # unset, the network's JSON (and so the checkpoint fingerprint) is what it was before the option
+        assert ("attn_dropout" in gen.model.spec.to_json()) == (attn_dropout is not None)

@@ -20,7 +20,10 @@ What is here is what a plugin needs to build on GRID's RQ-VAE (sidkit-letter doe
 - the ``tiger`` generator, to subclass (sidkit-diger does): :class:`TigerConfig`,
   :class:`GridTrainConfig`, :class:`GridOptimConfig` (attrs, eager) and
   :class:`TigerGenerator` with the special token ids :data:`PAD`, :data:`EOS`, :data:`BOS`
-  (torch, on first access).
+  (torch, on first access);
+- :func:`use_fast_attention` (torch, on first access): sets a transformers GPT-2 or T5
+  config to the attention the grid generators use (float32 fused SDPA on CPU under bf16
+  autocast when no attention dropout applies; sidkit-intrr's backbone uses it).
 
 Generic helpers live in the core instead: padded histories are
 :meth:`sidkit.types.Ragged.to_padded` and :func:`sidkit.data.trim_left_padding`, config
@@ -56,6 +59,7 @@ _LAZY = {
     "PAD": "generators.sequences",
     "EOS": "generators.sequences",
     "BOS": "generators.sequences",
+    "use_fast_attention": "generators.attention",
 }
 
 __all__ = ["HFTextConfig", "RQVAEConfig", "OPTIMIZERS", "TigerConfig", "GridTrainConfig", "GridOptimConfig", *_LAZY]

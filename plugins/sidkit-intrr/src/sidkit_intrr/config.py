@@ -82,7 +82,9 @@ class IntRRConfig:
     z_{l−1}``, not in the paper: with residual codebooks a code, and a de-dup digit above
     all, means different things under different prefixes). ``windows``: ``"all"`` trains
     every position of a window of ``max_len + 1`` items in one causal pass, ``"sliding"``
-    makes every prefix a sample.
+    makes every prefix a sample. ``attn_dropout``: dropout on the backbone's attention
+    probabilities (unset = ``dropout``); 0 lets bf16 training on CPU use torch's fused
+    attention kernel (as grid's ``decoder-only``).
     ``monitor``: the validation metric early stopping follows.
     """
 
@@ -93,6 +95,7 @@ class IntRRConfig:
     num_heads: int = attrs.field(default=8, validator=[at_least(1), _divides_d_model])
     d_ff: int = attrs.field(default=1024, validator=at_least(1))
     dropout: float = attrs.field(default=0.15, validator=between(0.0, 1.0))
+    attn_dropout: float | None = attrs.field(default=None, validator=attrs.validators.optional(between(0.0, 1.0)))
     activation: str = attrs.field(default="relu", validator=one_of(ACTIVATIONS))
     item_dim: int = attrs.field(default=512, validator=at_least(1))
     mlp_hidden: int = attrs.field(default=512, validator=at_least(1))

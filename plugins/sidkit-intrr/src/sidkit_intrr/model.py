@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 import torch
+from sidkit_grid.api import use_fast_attention
 from torch import nn
 from transformers import GPT2Config, GPT2Model
 
@@ -46,6 +47,7 @@ class NetSpec:
     shared_ran: bool
     init_std: float = INIT_STD  # checkpoints saved before the option existed used GPT-2's 0.02
     ran_context: str = "previous"  # ... and conditioned each level on the previous codeword
+    attn_dropout: float | None = None  # None: ``dropout`` (left out of the JSON, as before the option)
 
     @classmethod
     def of(cls, config: Any, n_items: int, codebook_sizes: tuple[int, ...]) -> NetSpec:
@@ -60,6 +62,8 @@ class NetSpec:
     def to_json(self) -> dict[str, Any]:
         d = attrs.asdict(self)
         d["codebook_sizes"] = list(self.codebook_sizes)
+        if d["attn_dropout"] is None:  # so the checkpoint fingerprints of earlier runs stay valid
+            del d["attn_dropout"]
         return d
 
     @classmethod
@@ -70,20 +74,22 @@ class NetSpec:
 def gpt2_backbone(spec: NetSpec) -> GPT2Model:
     """transformers' ``GPT2Model`` fed ``inputs_embeds`` (its token table is dropped)."""
     model = GPT2Model(
-        GPT2Config(
-            vocab_size=1,
-            n_positions=spec.max_len + 1,
-            n_embd=spec.d_model,
-            n_layer=spec.num_layers,
-            n_head=spec.num_heads,
-            n_inner=spec.d_ff,
-            activation_function=spec.activation,
-            resid_pdrop=spec.dropout,
-            embd_pdrop=spec.dropout,
-            attn_pdrop=spec.dropout,
-            bos_token_id=None,
-            eos_token_id=None,
-            use_cache=False,
+        use_fast_attention(
+            GPT2Config(
+                vocab_size=1,
+                n_positions=spec.max_len + 1,
+                n_embd=spec.d_model,
+                n_layer=spec.num_layers,
+                n_head=spec.num_heads,
+                n_inner=spec.d_ff,
+                activation_function=spec.activation,
+                resid_pdrop=spec.dropout,
+                embd_pdrop=spec.dropout,
+                attn_pdrop=spec.dropout if spec.attn_dropout is None else spec.attn_dropout,
+                bos_token_id=None,
+                eos_token_id=None,
+                use_cache=False,
+            )
         )
     )
     model.wte = None  # never used with inputs_embeds; an unused parameter would break DDP

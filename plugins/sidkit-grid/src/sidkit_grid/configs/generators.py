@@ -12,7 +12,15 @@ import attrs
 from sidkit.config.validators import at_least, between, one_of
 from sidkit.training.config import OptimConfig, TrainConfig
 
-__all__ = ["GridOptimConfig", "GridTrainConfig", "TigerConfig", "DecoderOnlyConfig", "MONITORS", "ACTIVATIONS", "WINDOWS"]
+__all__ = [
+    "GridOptimConfig",
+    "GridTrainConfig",
+    "TigerConfig",
+    "DecoderOnlyConfig",
+    "MONITORS",
+    "ACTIVATIONS",
+    "WINDOWS",
+]
 
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 MONITORS = ("ndcg@10", "recall@10")
@@ -93,8 +101,18 @@ class DecoderOnlyConfig(_SequenceModelConfig):
     32). ``windows``: ``"all"`` (default) trains every item of a window of ``max_len + 1``
     items in one causal pass (windows overlap by one item, so every training transition is
     a target exactly once); ``"sliding"`` makes every prefix a separate sample (GRID);
-    ``"sample"`` draws ``samples_per_sequence`` random prefixes per history and epoch."""
+    ``"sample"`` draws ``samples_per_sequence`` random prefixes per history and epoch.
+    ``attn_dropout``: dropout on the attention probabilities (unset = ``dropout``, GPT-2's
+    ``attn_pdrop``); 0 lets bf16 training on CPU use torch's fused attention kernel
+    (:mod:`sidkit_grid.generators.attention`), about twice as fast a step at 30 items × 4
+    levels (``benchmarks/attention_speed.py``)."""
 
     windows: str = attrs.field(default="all", validator=one_of(WINDOWS))
     num_layers: int = attrs.field(default=8, validator=at_least(1))
     num_heads: int = attrs.field(default=4, validator=[at_least(1), _divides_d_model])
+    attn_dropout: float | None = attrs.field(default=None, validator=attrs.validators.optional(between(0.0, 1.0)))
+
+    @property
+    def attention_dropout(self) -> float:
+        """The dropout on the attention probabilities (``attn_dropout``, else ``dropout``)."""
+        return self.dropout if self.attn_dropout is None else self.attn_dropout

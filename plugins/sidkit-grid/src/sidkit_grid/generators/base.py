@@ -21,6 +21,7 @@ from sidkit.training import Monitor, fit, resolve_device
 from sidkit.training.checkpoint import load_weights, save_weights
 from sidkit.types import Ragged, SIDTable
 
+from .attention import use_fast_attention
 from .incremental import DecodeState
 from .sequences import (
     BOS,
@@ -92,7 +93,7 @@ class SIDGenerator:
         self.vocab = vocab
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.model = self.model_class(self.model_config(vocab.size))
+            self.model = self.model_class(use_fast_attention(self.model_config(vocab.size)))
         self.model.eval()
 
     def _require_model(self) -> torch.nn.Module:
@@ -322,7 +323,7 @@ class SIDGenerator:
             raise ArtifactError(
                 f"{path / META}: model vocabulary {hf_config.vocab_size} != SID vocabulary {self.vocab.size}"
             )
-        model = self.model_class(hf_config)
+        model = self.model_class(use_fast_attention(hf_config))
         load_weights(path / WEIGHTS, model)
         self.model = model.eval()
         self.max_len = int(meta["max_len"])

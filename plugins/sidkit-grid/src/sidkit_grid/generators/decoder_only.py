@@ -56,7 +56,7 @@ class DecoderOnlyGenerator(SIDGenerator):
             activation_function=c.activation,
             resid_pdrop=c.dropout,
             embd_pdrop=c.dropout,
-            attn_pdrop=c.dropout,
+            attn_pdrop=c.attention_dropout,
             pad_token_id=PAD,
             eos_token_id=EOS,
             bos_token_id=BOS,
