@@ -170,3 +170,16 @@ def test_history_share_counts_history_items_and_the_last_item():
     assert recall == pytest.approx(2 / 3)  # row 1's target is 4th
     assert seen == pytest.approx((2 + 0 + 0) / 3)  # 3 and 1 in row 0; -1 never counts
     assert last == pytest.approx(1 / 3)  # row 0 lists its last item 3
+
+
+def test_refresh_drift_neighbour_share_by_hand():
+    import numpy as np
+
+    rd = load_benchmark("refresh_drift")
+    x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.7, 0.7]])
+    # nearest by cosine: 0 <-> 1, 2 <-> 3
+    assert rd.neighbour_share(x, np.array([0, 0, 1, 1, 0]), k=1)[:4].tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert rd.neighbour_share(x, np.array([0, 1, 0, 1, 2]), k=1)[:4].tolist() == [0.0, 0.0, 0.0, 0.0]
+    # two nearest: item 0 -> {1, 4} (both topic 0), item 2 -> {3, 4} (topics 1 and 0)
+    share = rd.neighbour_share(x, np.array([0, 0, 1, 1, 0]), k=2)
+    assert share[0] == 1.0 and share[2] == 0.5
