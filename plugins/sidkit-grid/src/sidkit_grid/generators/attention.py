@@ -5,8 +5,8 @@ On CPU, torch's fused (flash) attention kernel serves float32 inputs without dro
 bfloat16 inputs, or a dropout on the attention probabilities, ``scaled_dot_product_attention``
 takes the unfused path: a ``bmm`` for QKᵀ, softmax, a Bernoulli mask over the
 ``[batch, heads, T, T]`` probabilities, another ``bmm``; on the flattened ``decoder-only``
-(124 tokens, 8 heads of 16) that path was about 80 % of a bf16 training step (profiled,
-``sdk_docs/training.md``). So when the attention dropout is 0 (the generators'
+(124 tokens, 8 heads of 16) that path was about 80 % of a bf16 training step (profiled:
+``sdk_docs/plugins/grid-generation.md``, *Attention on CPU*). So when the attention dropout is 0 (the generators'
 ``attn_dropout = 0``, and every evaluation) this function computes the attention of bf16
 queries, keys and values in float32 through the fused kernel and hands back bf16; otherwise
 it is transformers' ``sdpa`` unchanged. The result differs from the bf16 path only by bf16
@@ -15,9 +15,9 @@ rounding (float32 is the more precise of the two).
 It is registered with transformers' attention and mask interfaces under :data:`ATTENTION`
 (masks are ``sdpa``'s: padding and causality exactly as before; float32 logits are
 identical, tested). Every GPT-2 and T5 model a sidkit generator builds or loads uses it
-(:func:`use_fast_attention`);
-``config._attn_implementation`` is not part of the saved config or of the checkpoint
-fingerprint (``to_diff_dict``), so runs trained before it resume and load unchanged.
+(:func:`use_fast_attention`); ``config._attn_implementation`` is not part of the saved
+config or of the checkpoint fingerprint (``to_diff_dict``), so runs trained before it
+resume and load unchanged.
 """
 
 from __future__ import annotations
