@@ -23,7 +23,6 @@ s/step, medians) and ``fast_sdpa_step_speedup=`` (``no-dropout, bf16 sdpa`` / ``
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
@@ -49,11 +48,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    setting = intrr_speed.parse_args([
-        "--threads", str(args.threads), "--batch", str(args.batch), "--d-model", "128", "--layers", "4",
-        "--heads", "8", "--d-ff", "512", "--windows", "all", "--precision", "bf16", "--items", "1682",
-        "--max-len", str(args.max_len),
-    ])  # fmt: skip
+    setting = intrr_speed.ml100k_setting(args.threads, args.batch, "bf16", args.max_len)
     sids, train = intrr_speed.setting(setting, torch)
     trainers = {}
     for variant in VARIANTS:
@@ -64,16 +59,13 @@ def main(argv=None) -> int:
             if variant.endswith("bf16 sdpa") and hasattr(module, "config"):
                 module.config._attn_implementation = "sdpa"
         trainers[variant] = intrr_speed.Trainer(args.model, gen, sids, train, setting, torch)
-        trainers[variant].step()  # warm-up
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    for _ in range(args.steps):
-        for variant, trainer in trainers.items():
-            times[variant].append(trainer.step())
-    med = {v: statistics.median(t) for v, t in times.items()}
-    shape = trainers["dropout"].shape
-    print(f"{args.model}, bf16, backbone input {shape}, batch {args.batch}, {args.threads} thread(s)")
-    for variant, t in times.items():
-        print(f"{variant}: median {med[variant]:.3f} s/step ({', '.join(f'{x:.3f}' for x in t)})")
+    res = intrr_speed.training(trainers, args.steps)  # a warm-up each, then the variants take turns
+    med = {v: r["median_step_s"] for v, r in res.items()}
+    print(
+        f"{args.model}, bf16, backbone input {trainers['dropout'].shape}, batch {args.batch}, {args.threads} thread(s)"
+    )
+    for variant, r in res.items():
+        print(f"{variant}: median {r['median_step_s']:.3f} s/step, {r['samples_per_s']:.1f} samples/s")
     print(f"attn_dropout0_step_speedup={med['dropout'] / med['no-dropout']:.3f}")
     print(f"fast_sdpa_step_speedup={med['no-dropout, bf16 sdpa'] / med['no-dropout']:.3f}")
     return 0

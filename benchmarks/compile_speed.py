@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -44,10 +43,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    setting = intrr_speed.parse_args([
-        "--threads", str(args.threads), "--batch", str(args.batch), "--d-model", "128", "--layers", "4",
-        "--heads", "8", "--d-ff", "512", "--windows", "all", "--precision", args.precision, "--items", "1682",
-    ])  # fmt: skip
+    setting = intrr_speed.ml100k_setting(args.threads, args.batch, args.precision)
     sids, train = intrr_speed.setting(setting, torch)
     eager_gen = intrr_speed.build(args.model, sids, setting, torch)
     compiled_gen = copy.deepcopy(eager_gen)
@@ -61,22 +57,17 @@ def main(argv=None) -> int:
         tr.loss = lambda: compiled(**tr.batch)
     else:
         tr.loss = lambda: compiled_gen.loss(tr.batch, compiled)
-    trainers["eager"].step()  # warm-up
     t = time.perf_counter()
-    tr.step()
+    tr.step()  # compiles
     compile_seconds = time.perf_counter() - t
-    times: dict[str, list[float]] = {"eager": [], "compiled": []}
-    for _ in range(args.steps):
-        for name, trainer in trainers.items():
-            times[name].append(trainer.step())
-    med = {name: statistics.median(v) for name, v in times.items()}
+    res = intrr_speed.training(trainers, args.steps)  # a warm-up each, then the two take turns
     print(
         f"{args.model}, {args.precision}, input {trainers['eager'].shape}, batch {args.batch}, {args.threads} thread(s)"
     )
-    for name, v in times.items():
-        print(f"{name}: median {med[name]:.3f} s/step ({', '.join(f'{x:.3f}' for x in v)})")
+    for name, r in res.items():
+        print(f"{name}: median {r['median_step_s']:.3f} s/step, {r['samples_per_s']:.1f} samples/s")
     print(f"compile_seconds={compile_seconds:.1f}")
-    print(f"compile_step_speedup={med['eager'] / med['compiled']:.3f}")
+    print(f"compile_step_speedup={res['eager']['median_step_s'] / res['compiled']['median_step_s']:.3f}")
     return 0
 
 

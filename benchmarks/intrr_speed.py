@@ -85,6 +85,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 # -- setting ---------------------------------------------------------------------------------
 
 
+def ml100k_setting(threads: int, batch: int, precision: str, max_len: int = 30) -> argparse.Namespace:
+    """This script's arguments at ``examples/ml100k-intrr.toml``'s sizes (1,682 items, d 128,
+    4 layers, 8 heads, d_ff 512, ``windows = "all"``): the setting of the per-option step
+    benchmarks (``attention_speed.py``, ``compile_speed.py``)."""
+    return parse_args([
+        "--threads", str(threads), "--batch", str(batch), "--d-model", "128", "--layers", "4", "--heads", "8",
+        "--d-ff", "512", "--windows", "all", "--precision", precision, "--items", "1682", "--max-len", str(max_len),
+    ])  # fmt: skip
+
+
 def setting(args: argparse.Namespace, torch) -> tuple[Any, Any]:
     """``(sids, training sequences)``: random SIDs with the de-dup digit, and sequences of
     ``max_len + 1`` random items (every sample has a full history)."""
