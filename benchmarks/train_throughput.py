@@ -19,12 +19,14 @@ of the same precision, measured in the same process (best of several 2048 x 2048
 ``torch.mm`` in float32 or bfloat16). Optimizer and element-wise work count no FLOPs.
 
 Prints ``train_flop_utilization=`` (fp32), ``train_flop_utilization_bf16=``,
-``bf16_step_speedup=`` and ``all_positions_target_speedup=`` lines: training targets per
-second of the GRID-size ``decoder-only`` with ``windows = "all"`` over ``"sliding"`` (same
-data, same initial weights, the modes taking turns).
+``bf16_step_speedup=``, ``all_positions_target_speedup=`` (training targets per second of
+the GRID-size ``decoder-only`` with ``windows = "all"`` over ``"sliding"``: same data, same
+initial weights, the modes taking turns) and ``tiger_all_positions_target_speedup=`` (the
+same for ``tiger``, whose ``"all"`` is the item-causal encoder; its ``"sliding"`` side is
+GRID's model). ``--windows-only`` measures just the last two.
 
     .venv/bin/python benchmarks/train_throughput.py [--threads 1] [--batch 256] [--steps 5]
-        [--precision fp32|bf16|both]
+        [--precision fp32|bf16|both] [--windows-only]
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--precision", choices=("fp32", "bf16", "both"), default="both")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--windows-only", action="store_true", help="only the all-position speedups")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -114,6 +117,9 @@ def main(argv=None) -> None:
     split = leave_one_out(load_dataset("synthetic", n_users=2000, n_items=2000, seed=args.seed), max_len=20)
     codes = np.random.default_rng(args.seed).integers(0, 256, (split.n_items, 4))
     sids = SIDTable(codes, (256, 256, 256, 256))  # 3 x 256 + a de-dup level, as GRID's default
+    if args.windows_only:
+        print("\n".join(all_positions_lines(split, sids, args)))
+        return
     gen = TigerGenerator(TigerConfig())
     gen.build(SIDVocab(sids.codebook_sizes), seed=args.seed)
     cfg = gen.config.train
@@ -177,17 +183,29 @@ def main(argv=None) -> None:
         results.append(f"{key}={achieved / peak:.3f}")
     if len(medians) == 2:
         results.append(f"bf16_step_speedup={medians['fp32'] / medians['bf16']:.3f}")
-    results.append(f"all_positions_target_speedup={all_positions_speedup(split, sids, args):.2f}")
+    results += all_positions_lines(split, sids, args)
     print("\n".join(results))
 
 
-def all_positions_speedup(split, sids: SIDTable, args) -> float:
-    """Training targets per second of ``decoder-only`` (GRID size, fp32) with
-    ``windows = "all"`` over ``"sliding"``: same initial weights, same data, ``args.batch``
-    samples a step, the two modes taking turns step by step."""
+def all_positions_lines(split, sids: SIDTable, args) -> list[str]:
+    return [
+        f"all_positions_target_speedup={all_positions_speedup(split, sids, args, 'decoder-only'):.2f}",
+        f"tiger_all_positions_target_speedup={all_positions_speedup(split, sids, args, 'tiger'):.2f}",
+    ]
+
+
+def all_positions_speedup(split, sids: SIDTable, args, name: str) -> float:
+    """Training targets per second of generator ``name`` (GRID size, fp32) with
+    ``windows = "all"`` over ``"sliding"``: same data, ``args.batch`` samples a step, the
+    two modes taking turns step by step (``decoder-only``: the same initial weights;
+    ``tiger``: the same seed, the "all" model having its causal encoder's recency bias)."""
     runs = {}
     for mode in ("sliding", "all"):
-        gen = DecoderOnlyGenerator(DecoderOnlyConfig(windows=mode))
+        gen = (
+            DecoderOnlyGenerator(DecoderOnlyConfig(windows=mode))
+            if name == "decoder-only"
+            else TigerGenerator(TigerConfig(windows=mode))
+        )
         gen.build(SIDVocab(sids.codebook_sizes), seed=args.seed)
         samples = gen.training_samples(split.train)
         rng = np.random.default_rng(args.seed)
@@ -215,7 +233,7 @@ def all_positions_speedup(split, sids: SIDTable, args) -> float:
     rate = {mode: sum(r[5]) / sum(r[4]) for mode, r in runs.items()}
     for mode, r in runs.items():
         print(
-            f"decoder-only windows={mode}: {np.median(r[4]):.3f}s/step (median), {rate[mode]:.0f} targets/s "
+            f"{name} windows={mode}: {np.median(r[4]):.3f}s/step (median), {rate[mode]:.0f} targets/s "
             f"({np.mean(r[5]):.0f} targets a step of {args.batch} samples)"
         )
     return rate["all"] / rate["sliding"]

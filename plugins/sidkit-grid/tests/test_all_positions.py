@@ -1,7 +1,10 @@
-"""All-position training (``windows = "all"``) of the causal ``decoder-only`` generator:
-one pass over a window equals the sliding-window samples of all its prefixes."""
+"""All-position training (``windows = "all"``) of the causal ``decoder-only`` generator and
+of ``tiger`` with its item-causal encoder: one pass over a window equals the sliding-window
+samples of all its prefixes."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
@@ -9,7 +12,6 @@ import torch
 from seq_toys import random_sids, successor_split, tiny, train_config
 from sidkit.context import Context
 from sidkit.data import causal_windows, sliding_windows
-from sidkit.errors import SidkitError
 from sidkit.types import Ragged
 from sidkit_grid.configs import DecoderOnlyConfig
 from sidkit_grid.generators.sequences import IGNORE, SIDVocab
@@ -17,8 +19,8 @@ from sidkit_grid.generators.sequences import IGNORE, SIDVocab
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _built(windows: str, sids, user_buckets: int = 0):
-    gen = tiny("decoder-only", windows=windows, user_buckets=user_buckets, max_len=6)
+def _built(windows: str, sids, user_buckets: int = 0, name: str = "decoder-only"):
+    gen = tiny(name, windows=windows, user_buckets=user_buckets, max_len=6)
     gen.build(SIDVocab(sids.codebook_sizes, user_buckets), seed=3)
     gen.model.train()  # dropout is 0: train mode is deterministic
     return gen
@@ -32,17 +34,18 @@ def _loss_and_grads(gen, sids, train, users, first_target=None):
     return loss.detach(), {n: p.grad.clone() for n, p in gen.model.named_parameters() if p.grad is not None}
 
 
+@pytest.mark.parametrize("name", ["decoder-only", "tiger"])
 @pytest.mark.parametrize("user_buckets", [0, 5])
 @pytest.mark.parametrize("first_target", [None, np.array([0, 3, 0])])
-def test_all_positions_loss_and_gradient_equal_the_sum_over_prefixes(user_buckets, first_target):
+def test_all_positions_loss_and_gradient_equal_the_sum_over_prefixes(name, user_buckets, first_target):
     sids = random_sids(20, sizes=(4, 4, 3))
     # sequences no longer than max_len + 1 = 7: one window each, so every prefix is whole
     train = Ragged.from_lists([[1, 5, 9, 2, 7], [3, 4, 0, 11, 12, 13, 14], [8, 19]])
     users = np.array([10, 11, 12])
-    gen = _built("all", sids, user_buckets)
+    gen = _built("all", sids, user_buckets, name)
     all_loss, all_grads = _loss_and_grads(gen, sids, train, users, first_target)
-    ref = _built("sliding", sids, user_buckets)
-    ref.model.load_state_dict(gen.model.state_dict())
+    ref = _built("sliding", sids, user_buckets, name)
+    ref.model = copy.deepcopy(gen.model)  # tiger: the same item-causal encoder, fed one prefix per sample
     sl_loss, sl_grads = _loss_and_grads(ref, sids, train, users, first_target)
     n_targets = len(sliding_windows(train, 6, first_target=first_target)[1]) * sids.n_levels
     assert gen.training_samples(train, users, first_target).n_targets * sids.n_levels == n_targets
@@ -77,12 +80,46 @@ def test_long_sequences_are_cut_into_windows_overlapping_by_one():
     assert rows.tolist() == [0, 0, 0]
 
 
-def test_tiger_refuses_all_position_windows():
+def test_tiger_causal_encoder_ignores_later_items():
+    """``windows = "all"`` builds an encoder causal over items: changing a later item leaves
+    the encodings of the earlier items' tokens unchanged; GRID's encoder is bidirectional."""
     sids = random_sids(20, sizes=(4, 4, 3))
-    gen = tiny("tiger")
-    gen.build(SIDVocab(sids.codebook_sizes), seed=0)
-    with pytest.raises(SidkitError, match="windows = 'sliding'"):
-        gen.causal_logits(torch.zeros((1, 3), dtype=torch.long))
+    for windows, causal in (("all", True), ("sliding", False)):
+        gen = tiny("tiger", windows=windows)
+        gen.build(SIDVocab(sids.codebook_sizes), seed=0)
+        assert gen.causal_encoder is causal and gen.context_bos is causal and gen.context_eos is not causal
+        # a sliding-window model's saved config (and resume fingerprint) is what it was before "all" existed
+        assert ("causal_encoder" in gen.model.config.to_diff_dict()) is causal
+        assert hasattr(gen.model, "recency_bias") is causal
+        context = gen.context(sids, np.array([[1, 5, 9], [1, 5, 10]]), None)
+        with torch.no_grad():
+            hidden = gen.model.encoder(input_ids=context, attention_mask=gen.encoder_mask(context)).last_hidden_state
+        first_two = slice(0, 1 + 2 * 3) if causal else slice(0, 2 * 3)  # (BOS +) items 1 and 5
+        assert torch.allclose(hidden[0, first_two], hidden[1, first_two], atol=1e-6) is causal
+
+
+def test_tiger_window_blocks_mark_only_target_items():
+    sids = random_sids(20, sizes=(4, 4, 3))
+    gen = _built("all", sids, name="tiger")
+    train = Ragged.from_lists([[1, 5, 9], [3, 4]])
+    batch = gen.batch(sids, gen.training_samples(train), np.arange(2))
+    tokens = gen.item_tokens(sids)
+    # encoder: BOS tok(1) tok(5) / one padded item, BOS tok(3); one decoder block per target column (2 of 3)
+    assert batch["context"].shape == (2, 1 + 2 * 3) and batch["decoder"].shape == (2, 2 * 3)
+    assert batch["context"][1, :4].tolist() == [0, 0, 0, 2]
+    labels = batch["labels"].numpy()
+    assert (labels[0] == np.r_[tokens[5], tokens[9]]).all()
+    assert (labels[1, :3] == IGNORE).all() and (labels[1, 3:] == tokens[4]).all()
+    assert batch["decoder"][0, :3].tolist() == [2, *tokens[5][:2]]
+    assert batch["visible"].tolist() == [1, 1, 1, 0, 0, 0]  # column 1 reads items ranked >= 1 from the end
+
+
+def test_diger_keeps_sliding_windows():
+    pytest.importorskip("sidkit_diger")
+    from sidkit_diger.config import DigerConfig
+
+    with pytest.raises(ValueError, match="windows"):
+        DigerConfig(windows="all")
 
 
 def test_windows_option_is_validated():
@@ -90,10 +127,11 @@ def test_windows_option_is_validated():
         DecoderOnlyConfig(windows="every")
 
 
-def test_all_positions_learns_the_planted_rule():
+@pytest.mark.parametrize("name", ["decoder-only", "tiger"])
+def test_all_positions_learns_the_planted_rule(name):
     split = successor_split()
     sids = random_sids(split.n_items)
-    gen = tiny("decoder-only", windows="all", train=train_config(epochs=30))
+    gen = tiny(name, windows="all", train=train_config(epochs=30))
     gen.fit(sids, Context(split=split, progress=False))
     from sidkit_grid.configs import BeamConfig
     from sidkit_grid.decoding.beam import BeamDecoder
@@ -135,4 +173,20 @@ def test_tiger_windows_option_is_validated():
     from sidkit_grid.configs import TigerConfig
 
     with pytest.raises(ValueError, match="windows"):
-        TigerConfig(windows="all")
+        TigerConfig(windows="every")
+
+
+def test_tiger_attention_dropout_applies_to_attention_only(tmp_path):
+    from transformers.models.t5.modeling_t5 import T5Attention
+
+    sids = random_sids(20, sizes=(4, 4, 3))
+    gen = tiny("tiger", dropout=0.2, attn_dropout=0.0)
+    gen.build(SIDVocab(sids.codebook_sizes), seed=0)
+    attention = [m for m in gen.model.modules() if isinstance(m, T5Attention)]
+    hidden = [m for m in gen.model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(attention) == 3 and all(m.dropout == 0.0 for m in attention)  # 1 + 1 layers: 3 attentions
+    assert hidden and all(m.p == 0.2 for m in hidden)
+    gen.save(tmp_path)
+    fresh = tiny("tiger")
+    fresh.load(tmp_path)
+    assert all(m.dropout == 0.0 for m in fresh.model.modules() if isinstance(m, T5Attention))

@@ -54,12 +54,13 @@ def test_learns_deterministic_successor_rule(name):
 
 # -- incremental decoding -------------------------------------------------------------------
 @pytest.mark.parametrize("user_buckets", [0, 3])
-@pytest.mark.parametrize("name", GENERATORS)
-def test_cached_steps_equal_full_forward(name, user_buckets):
+@pytest.mark.parametrize("name, windows", [(name, "sliding") for name in GENERATORS] + [("tiger", "all")])
+def test_cached_steps_equal_full_forward(name, windows, user_buckets):
     """Logits of step-by-step decoding with the KV cache, beams shuffled between steps,
-    equal the full teacher-forced forward of the same sequences."""
+    equal the full teacher-forced forward of the same sequences (tiger's item-causal
+    encoder of ``windows = "all"`` included)."""
     sids = random_sids(30, sizes=(4, 4, 4, 2))
-    gen = built(name, sids, user_buckets=user_buckets)
+    gen = built(name, sids, user_buckets=user_buckets, windows=windows)
     n, beams, levels = 6, 3, sids.n_levels
     histories = random_histories(n, 30)
     users = np.arange(n) * 7 if user_buckets else None
@@ -93,15 +94,16 @@ def test_sequence_log_probs_match_decoder_scores(name):
 
 
 # -- state -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", GENERATORS)
-def test_save_load_gives_identical_rankings(name, tmp_path):
+@pytest.mark.parametrize("name, windows", [(name, "sliding") for name in GENERATORS] + [("tiger", "all")])
+def test_save_load_gives_identical_rankings(name, windows, tmp_path):
     split = successor_split(n_users=40)
     sids = random_sids(split.n_items)
-    gen = tiny(name, train=train_config(epochs=2), user_buckets=5)
+    gen = tiny(name, train=train_config(epochs=2), user_buckets=5, windows=windows)
     gen.fit(sids, Context(split=split, progress=False))
     gen.save(tmp_path)
-    fresh = tiny(name, train=train_config(epochs=2), user_buckets=5)
+    fresh = tiny(name, train=train_config(epochs=2), user_buckets=5)  # the saved model decides the encoder
     fresh.load(tmp_path)
+    assert fresh.causal_encoder is (windows == "all") if name == "tiger" else True
     ctx = Context(split=split, progress=False)  # user tokens: users come from the split
     decoder = BeamDecoder(BeamConfig(beam_width=6))
     a = decoder.rank(gen, sids, split.valid.histories, 5, ctx)

@@ -107,6 +107,8 @@ class DigerConfig(TigerConfig):
     d_ff: int = attrs.field(default=512, validator=at_least(1))
     num_heads: int = attrs.field(default=4, validator=at_least(1))
     user_buckets: int = attrs.field(default=0, validator=_no_user_tokens)
+    # tiger's causal-encoder "all" windows are not wired into the joint model's batches
+    windows: str = attrs.field(default="sliding", validator=one_of(("sliding", "sample")))
     train: DigerTrainConfig = attrs.field(factory=DigerTrainConfig)
 
     bridge: str = attrs.field(default="soft", validator=one_of(BRIDGES))

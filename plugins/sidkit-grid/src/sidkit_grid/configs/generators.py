@@ -25,7 +25,7 @@ __all__ = [
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 MONITORS = ("ndcg@10", "recall@10")
 WINDOWS = ("all", "sliding", "sample")
-TIGER_WINDOWS = ("sliding", "sample")
+TIGER_WINDOWS = ("sliding", "sample", "all")
 
 
 def _redefault(cls: type, name: str, default):
@@ -60,7 +60,11 @@ class _SequenceModelConfig:
     GRID's best). ``d_model``/``d_ff``/``num_heads``/``dropout``/``activation``: transformer
     sizes. ``monitor``: the validation metric early stopping and best-checkpoint selection
     follow. ``samples_per_sequence``: with ``windows = "sample"``, the random prefixes each
-    training sequence gives per epoch. ``train``: the shared training loop's settings.
+    training sequence gives per epoch. ``attn_dropout``: dropout on the attention
+    probabilities (unset = ``dropout``); 0 lets bf16 training on CPU use torch's fused
+    attention kernel (:mod:`sidkit_grid.generators.attention`) and skips drawing a mask
+    over every ``[batch, heads, T, S]`` probability. ``train``: the shared training loop's
+    settings.
     """
 
     max_len: int = attrs.field(default=20, validator=between(1, 512))
@@ -72,7 +76,13 @@ class _SequenceModelConfig:
     activation: str = attrs.field(default="relu", validator=one_of(ACTIVATIONS))
     monitor: str = attrs.field(default="ndcg@10", validator=one_of(MONITORS))
     samples_per_sequence: int = attrs.field(default=1, validator=at_least(1))
+    attn_dropout: float | None = attrs.field(default=None, validator=attrs.validators.optional(between(0.0, 1.0)))
     train: GridTrainConfig = attrs.field(factory=GridTrainConfig)
+
+    @property
+    def attention_dropout(self) -> float:
+        """The dropout on the attention probabilities (``attn_dropout``, else ``dropout``)."""
+        return self.dropout if self.attn_dropout is None else self.attn_dropout
 
 
 @attrs.frozen(kw_only=True)
@@ -80,7 +90,9 @@ class TigerConfig(_SequenceModelConfig):
     """TIGER's T5 encoder–decoder; defaults are GRID's (4 + 4 layers, 6 heads × ``d_kv`` 64,
     ``d_model`` 128, ``d_ff`` 1024, dropout 0.1, ReLU). ``relative_attention_buckets``: T5's
     relative-position buckets. ``windows``: ``"sliding"`` (every prefix of a history is a sample,
-    GRID) or ``"sample"`` (``samples_per_sequence`` random prefixes per history and epoch)."""
+    GRID), ``"sample"`` (``samples_per_sequence`` random prefixes per history and epoch) or
+    ``"all"`` (an encoder causal over items, so one pass over a window of ``max_len + 1`` items
+    trains every target in it: a different model from GRID's, see the generator module)."""
 
     windows: str = attrs.field(default="sliding", validator=one_of(TIGER_WINDOWS))
     encoder_layers: int = attrs.field(default=4, validator=at_least(1))
@@ -102,17 +114,9 @@ class DecoderOnlyConfig(_SequenceModelConfig):
     items in one causal pass (windows overlap by one item, so every training transition is
     a target exactly once); ``"sliding"`` makes every prefix a separate sample (GRID);
     ``"sample"`` draws ``samples_per_sequence`` random prefixes per history and epoch.
-    ``attn_dropout``: dropout on the attention probabilities (unset = ``dropout``, GPT-2's
-    ``attn_pdrop``); 0 lets bf16 training on CPU use torch's fused attention kernel
-    (:mod:`sidkit_grid.generators.attention`), about twice as fast a step at 30 items × 4
-    levels (``benchmarks/attention_speed.py``)."""
+    ``attn_dropout`` is GPT-2's ``attn_pdrop``; 0 makes a bf16 step about twice as fast at
+    30 items × 4 levels (``benchmarks/attention_speed.py``)."""
 
     windows: str = attrs.field(default="all", validator=one_of(WINDOWS))
     num_layers: int = attrs.field(default=8, validator=at_least(1))
     num_heads: int = attrs.field(default=4, validator=[at_least(1), _divides_d_model])
-    attn_dropout: float | None = attrs.field(default=None, validator=attrs.validators.optional(between(0.0, 1.0)))
-
-    @property
-    def attention_dropout(self) -> float:
-        """The dropout on the attention probabilities (``attn_dropout``, else ``dropout``)."""
-        return self.dropout if self.attn_dropout is None else self.attn_dropout

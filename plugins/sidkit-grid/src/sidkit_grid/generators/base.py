@@ -154,10 +154,7 @@ class SIDGenerator:
             windows, rows = windows.windows, windows.draw(rows)
         if isinstance(windows, CausalWindows):
             items, is_target, users = windows.rows(rows)
-            inputs, labels = causal_tokens(
-                self.vocab, self.item_tokens(sids), items, is_target, users if user_tokens else None
-            )
-            return {"inputs": torch.from_numpy(inputs), "labels": torch.from_numpy(labels)}
+            return self.window_batch(self.item_tokens(sids), items, is_target, users if user_tokens else None)
         items, targets, users = windows.batch(rows, self.max_len)
         context = context_tokens(
             self.vocab,
@@ -169,10 +166,22 @@ class SIDGenerator:
         )
         return torch.from_numpy(context), torch.from_numpy(self.item_tokens(sids)[targets])
 
+    def window_batch(
+        self, item_tokens: np.ndarray, items: np.ndarray, is_target: np.ndarray, users: np.ndarray | None
+    ) -> dict[str, torch.Tensor]:
+        """CPU batch of all-position windows (``items``/``is_target`` ``[n, max_len + 1]``):
+        ``{"inputs", "labels"}`` of one causal sequence per window."""
+        inputs, labels = causal_tokens(self.vocab, item_tokens, items, is_target, users)
+        return {"inputs": torch.from_numpy(inputs), "labels": torch.from_numpy(labels)}
+
+    def window_logits(self, batch: dict[str, torch.Tensor], model: Any = None) -> torch.Tensor:
+        """Logits aligned with ``batch["labels"]`` for a :meth:`window_batch` batch."""
+        return self.causal_logits(batch["inputs"], model)
+
     def loss(self, batch: Any, model: Any = None, reduction: str = "mean") -> torch.Tensor:
         """Next-SID cross-entropy over the target tokens of a batch (mean, or ``"sum"``)."""
         if isinstance(batch, dict):
-            logits, labels = self.causal_logits(batch["inputs"], model), batch["labels"]
+            logits, labels = self.window_logits(batch, model), batch["labels"]
         else:
             context, labels = batch
             logits = self.teacher_forced_logits(context, labels, model)

@@ -33,6 +33,8 @@ __all__ = [
     "CausalWindows",
     "causal_training_windows",
     "causal_tokens",
+    "encoder_decoder_window_tokens",
+    "item_rank",
     "SampledWindows",
     "sampled_windows",
     "targets_per_sequence",
@@ -285,3 +287,42 @@ def causal_tokens(
     target[:, full.shape[1] - items.shape[1] * levels :] = np.repeat(is_target, levels, axis=1)
     full, target = trim_left_padding(full, target, pad=PAD)
     return full[:, :-1], np.where(target[:, 1:], full[:, 1:], IGNORE)
+
+
+def encoder_decoder_window_tokens(
+    vocab: SIDVocab, item_tokens: np.ndarray, items: np.ndarray, is_target: np.ndarray, users: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """All-position windows for an encoder–decoder whose encoder is causal over items
+    (``tiger`` with ``windows = "all"``). ``items`` is ``[n, W]`` (left-padded with -1).
+
+    - ``context``: ``[user] BOS tokens(items[:, :-1])``, right-aligned (the encoder input of
+      the whole window, read once);
+    - ``decoder``/``labels``: one block of ``L`` tokens per window column that holds a target
+      somewhere in the batch, ``BOS c_1 .. c_{L-1}`` and ``c_1 .. c_L`` (``IGNORE`` where that
+      row's item is not a target);
+    - ``visible``: per decoder position, the smallest item rank from the end
+      (:func:`item_rank`) of the context tokens it may read: the target in column ``j`` reads
+      the items before it and the lead tokens, nothing after.
+    """
+    levels = item_tokens.shape[1]
+    width = items.shape[1]
+    context = context_tokens(vocab, item_tokens, items[:, :-1], users, eos=False, bos=True)
+    cols = np.flatnonzero(is_target.any(axis=0))
+    tokens = item_tokens[np.maximum(items[:, cols], 0)]  # [n, J, L]
+    decoder = np.concatenate([np.full(tokens.shape[:2] + (1,), BOS, dtype=np.int64), tokens[:, :, :-1]], axis=2)
+    labels = np.where(is_target[:, cols, None], tokens, IGNORE)
+    visible = np.repeat(width - 1 - cols, levels).astype(np.int64)
+    n = len(items)
+    return {
+        "context": context,
+        "decoder": decoder.reshape(n, -1),
+        "labels": labels.reshape(n, -1),
+        "visible": visible,
+    }
+
+
+def item_rank(width: int, levels: int) -> np.ndarray:
+    """Rank from the end of the item each position of a right-aligned context of ``width``
+    tokens belongs to: 0 for the last item's ``levels`` tokens, 1 for the one before, ...;
+    lead tokens (user, BOS) rank above every item. Invariant to left padding and trimming."""
+    return (width - 1 - np.arange(width)) // levels
