@@ -114,19 +114,6 @@ def test_tiger_window_blocks_mark_only_target_items():
     assert batch["visible"].tolist() == [1, 1, 1, 0, 0, 0]  # column 1 reads items ranked >= 1 from the end
 
 
-def test_diger_keeps_sliding_windows():
-    pytest.importorskip("sidkit_diger")
-    from sidkit_diger.config import DigerConfig
-
-    with pytest.raises(ValueError, match="windows"):
-        DigerConfig(windows="all")
-
-
-def test_windows_option_is_validated():
-    with pytest.raises(ValueError, match="windows"):
-        DecoderOnlyConfig(windows="every")
-
-
 @pytest.mark.parametrize("name", ["decoder-only", "tiger"])
 def test_all_positions_learns_the_planted_rule(name):
     split = successor_split()

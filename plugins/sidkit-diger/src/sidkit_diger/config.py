@@ -70,6 +70,8 @@ class DigerConfig(TigerConfig):
     """TIGER's T5 trained jointly with a copy of the run's RQ-VAE tokenizer (DIGER).
 
     T5 sizes are the authors' (6 + 6 layers, d_model 128, d_ff 512, 4 heads × 64).
+    ``windows``: as ``tiger``'s; ``"all"`` trains the item-causal T5 on every position of a
+    window in one pass (not the authors' model; sidkit-grid's ``grid-generation.md``).
 
     - ``bridge``: ``"soft"`` (the paper) embeds every history and target token as
       ``shared(c) + (y − sg(y))·W_l``, so the recommendation loss reaches the codebooks and
@@ -107,8 +109,6 @@ class DigerConfig(TigerConfig):
     d_ff: int = attrs.field(default=512, validator=at_least(1))
     num_heads: int = attrs.field(default=4, validator=at_least(1))
     user_buckets: int = attrs.field(default=0, validator=_no_user_tokens)
-    # tiger's causal-encoder "all" windows are not wired into the joint model's batches
-    windows: str = attrs.field(default="sliding", validator=one_of(("sliding", "sample")))
     train: DigerTrainConfig = attrs.field(factory=DigerTrainConfig)
 
     bridge: str = attrs.field(default="soft", validator=one_of(BRIDGES))

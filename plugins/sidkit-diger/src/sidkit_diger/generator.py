@@ -16,6 +16,7 @@ from sidkit.training import Monitor, fit, is_main_process, resolve_device
 from sidkit.training.checkpoint import load_weights, save_weights
 from sidkit.types import SIDTable
 from sidkit_grid.api import RQVAETokenizer, SIDVocab, TigerGenerator, deduplicate
+from sidkit_grid.generators.sequences import CausalWindows
 
 from .assignment import AssignOptions
 from .config import DigerConfig
@@ -152,7 +153,19 @@ class DigerGenerator(TigerGenerator):
         return model(batch)["total"]
 
     def _batch(self, windows: Any, rows: np.ndarray) -> dict[str, torch.Tensor]:
-        """Sliding-window samples as indices into the batch's distinct items (assigned once per step)."""
+        """Sliding-window samples, or all-position windows, as indices into the batch's
+        distinct items (assigned once per step)."""
+        if isinstance(windows, CausalWindows):  # windows = "all": the item-causal encoder's windows
+            items, is_target, _ = windows.rows(rows)
+            present = items >= 0
+            uniq, inverse = np.unique(items[present], return_inverse=True)
+            win = np.full(items.shape, -1, dtype=np.int64)
+            win[present] = inverse
+            return {
+                "items": torch.from_numpy(uniq.astype(np.int64)),
+                "win": torch.from_numpy(win),
+                "is_target": torch.from_numpy(is_target),
+            }
         if hasattr(windows, "draw"):  # windows = "sample": fresh prefixes per batch
             windows, rows = windows.windows, windows.draw(rows)
         items, targets, _ = windows.batch(rows, self.max_len)

@@ -32,7 +32,7 @@ from .base import SIDGenerator
 from .incremental import DecodeState, attend, mask_bias
 from .sequences import BOS, EOS, PAD, encoder_decoder_window_tokens, item_rank
 
-__all__ = ["TigerGenerator", "SIDT5"]
+__all__ = ["TigerGenerator", "SIDT5", "causal_encoder_mask", "block_mask", "cross_distance"]
 
 
 def recency_init(heads: int, distances: int) -> torch.Tensor:
@@ -41,6 +41,30 @@ def recency_init(heads: int, distances: int) -> torch.Tensor:
     from the first step some heads read the latest items and others the whole history."""
     slopes = 2.0 ** (-8.0 * torch.arange(1, heads + 1, dtype=torch.float32) / heads)
     return -slopes[:, None] * torch.arange(distances, dtype=torch.float32)[None, :]
+
+
+def causal_encoder_mask(context: torch.Tensor, levels: int) -> torch.Tensor:
+    """``[n, 1, S, S]`` self-attention mask of an encoder causal over items: a token reads
+    the non-padding tokens of its own item, of earlier items and the lead tokens."""
+    rank = torch.from_numpy(item_rank(context.shape[1], levels)).to(context.device)
+    return (rank[None, :] >= rank[:, None])[None, None] & (context != PAD)[:, None, None, :]
+
+
+def block_mask(n: int, length: int, levels: int, device: torch.device) -> torch.Tensor:
+    """``[n, 1, T, T]`` decoder self-attention over blocks of ``levels`` tokens, one block per
+    target: causal inside a block, nothing across blocks."""
+    position = torch.arange(length, device=device)
+    block = position // levels
+    own = (block[:, None] == block[None, :]) & (position[None, :] <= position[:, None])
+    return own[None, None].expand(n, 1, length, length)
+
+
+def cross_distance(context: torch.Tensor, visible: torch.Tensor, levels: int) -> torch.Tensor:
+    """``[n, T, S]`` item distance from each decoder position (whose target reads the items
+    ranked ``>= visible[t]`` from the end) to each context token; −1 where it may not read."""
+    rank = torch.from_numpy(item_rank(context.shape[1], levels)).to(context.device)
+    distance = rank[None, :] - visible[:, None]
+    return distance.where((distance >= 0)[None] & (context != PAD)[:, None, :], -1)
 
 
 class SIDT5(T5ForConditionalGeneration):
@@ -54,7 +78,8 @@ class SIDT5(T5ForConditionalGeneration):
     decoder layers as T5 shares its relative bias) is added to the cross-attention logits
     by the key's item distance from the target (0 = the item just before it).
 
-    Without ``cross_distance`` this is the stock forward. With it, ``attention_mask``
+    Without ``cross_distance`` this is the stock forward. With it (``input_ids`` or
+    ``inputs_embeds``, ``decoder_input_ids`` or ``decoder_inputs_embeds``), ``attention_mask``
     (``[n, 1, S, S]``, True = attend) masks the encoder's self-attention,
     ``decoder_attention_mask`` (``[n, 1, T, T]``) the decoder's, and ``cross_distance``
     (``[n, T, S]``, −1 = not visible) gives each query's item distance to each key."""
@@ -77,9 +102,14 @@ class SIDT5(T5ForConditionalGeneration):
     def forward(self, *args: Any, cross_distance: torch.Tensor | None = None, **kwargs: Any):
         if cross_distance is None:
             return super().forward(*args, **kwargs)
-        encoded = self.encoder(input_ids=kwargs["input_ids"], attention_mask=kwargs["attention_mask"])
+        encoded = self.encoder(
+            input_ids=kwargs.get("input_ids"),
+            inputs_embeds=kwargs.get("inputs_embeds"),
+            attention_mask=kwargs["attention_mask"],
+        )
         decoded = self.decoder(
-            input_ids=kwargs["decoder_input_ids"],
+            input_ids=kwargs.get("decoder_input_ids"),
+            inputs_embeds=kwargs.get("decoder_inputs_embeds"),
             attention_mask=kwargs["decoder_attention_mask"],
             encoder_hidden_states=encoded.last_hidden_state,
             encoder_attention_mask=self.cross_bias(cross_distance),
@@ -143,13 +173,8 @@ class TigerGenerator(SIDGenerator):
 
     def encoder_mask(self, context: torch.Tensor) -> torch.Tensor:
         """The encoder's self-attention mask: padding only (``[n, S]``), or for a causal
-        encoder ``[n, 1, S, S]``: a token reads the non-padding tokens of its own item, of
-        earlier items and the lead tokens."""
-        keys = context != PAD
-        if not self.causal_encoder:
-            return keys
-        rank = torch.from_numpy(item_rank(context.shape[1], self.vocab.n_levels)).to(context.device)
-        return (rank[None, :] >= rank[:, None])[None, None] & keys[:, None, None, :]
+        encoder :func:`causal_encoder_mask`."""
+        return causal_encoder_mask(context, self.vocab.n_levels) if self.causal_encoder else context != PAD
 
     def teacher_forced_logits(self, context: torch.Tensor, targets: torch.Tensor, model=None) -> torch.Tensor:
         decoder_in = torch.cat([torch.full_like(targets[:, :1], BOS), targets[:, :-1]], dim=1)
@@ -158,23 +183,14 @@ class TigerGenerator(SIDGenerator):
             return model(
                 input_ids=context, attention_mask=context != PAD, decoder_input_ids=decoder_in, use_cache=False
             ).logits
-        n, length = targets.shape
+        levels = targets.shape[1]
         return model(
             input_ids=context,
             attention_mask=self.encoder_mask(context),
             decoder_input_ids=decoder_in,
-            decoder_attention_mask=torch.ones(length, length, dtype=torch.bool, device=context.device).tril()[
-                None, None
-            ].expand(n, 1, length, length),
-            cross_distance=self._distance(context, torch.zeros(length, dtype=torch.long, device=context.device)),
+            decoder_attention_mask=block_mask(len(targets), levels, levels, context.device),
+            cross_distance=cross_distance(context, torch.zeros_like(targets[0]), self.vocab.n_levels),
         ).logits
-
-    def _distance(self, context: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-        """``[n, T, S]`` item distance from each decoder position (whose target reads items
-        ranked ``>= visible[t]`` from the end) to each context token; −1 where it may not read."""
-        rank = torch.from_numpy(item_rank(context.shape[1], self.vocab.n_levels)).to(context.device)
-        distance = rank[None, :] - visible[:, None]
-        return distance.where((distance >= 0)[None] & (context != PAD)[:, None, :], -1)
 
     def window_batch(
         self, item_tokens: np.ndarray, items: np.ndarray, is_target: np.ndarray, users: np.ndarray | None
@@ -187,15 +203,12 @@ class TigerGenerator(SIDGenerator):
     def window_logits(self, batch: dict[str, torch.Tensor], model: Any = None) -> torch.Tensor:
         """``[n, J·L, vocab]`` logits of every target block of all-position windows."""
         context, decoder, levels = batch["context"], batch["decoder"], self.vocab.n_levels
-        position = torch.arange(decoder.shape[1], device=decoder.device)
-        block = position // levels  # a target's tokens read each other causally, never another target's
-        own = (block[:, None] == block[None, :]) & (position[None, :] <= position[:, None])
         return (self.model if model is None else model)(
             input_ids=context,
             attention_mask=self.encoder_mask(context),
             decoder_input_ids=decoder,
-            decoder_attention_mask=own[None, None].expand(len(decoder), 1, *own.shape),
-            cross_distance=self._distance(context, batch["visible"]),
+            decoder_attention_mask=block_mask(len(decoder), decoder.shape[1], levels, decoder.device),
+            cross_distance=cross_distance(context, batch["visible"], levels),
         ).logits
 
     def encode_context(self, context: torch.Tensor) -> DecodeState:
@@ -211,7 +224,8 @@ class TigerGenerator(SIDGenerator):
         n = len(keys)
         bias = mask_bias(mask, hidden.dtype)
         if self.causal_encoder:  # the recency bias of the next item (distance = rank from the end)
-            bias = self.model.cross_bias(self._distance(context, torch.zeros(1, dtype=torch.long, device=context.device)))
+            next_item = torch.zeros(1, dtype=torch.long, device=context.device)
+            bias = self.model.cross_bias(cross_distance(context, next_item, self.vocab.n_levels))
         return DecodeState(keys, values, bias.to(hidden.dtype), [None] * n, [None] * n)
 
     def decode_step(self, state: DecodeState, tokens: torch.Tensor) -> torch.Tensor:
