@@ -13,7 +13,6 @@ from seq_toys import random_sids, successor_split, tiny, train_config
 from sidkit.context import Context
 from sidkit.data import causal_windows, sliding_windows
 from sidkit.types import Ragged
-from sidkit_grid.configs import DecoderOnlyConfig
 from sidkit_grid.generators.sequences import IGNORE, SIDVocab
 
 pytestmark = pytest.mark.usefixtures("one_thread")
