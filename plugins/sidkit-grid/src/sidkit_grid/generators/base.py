@@ -48,9 +48,10 @@ class SIDGenerator:
 
     Decoder interface: ``vocab``, ``device``, :meth:`encode`, :meth:`step`. Training:
     :meth:`fit` (next-SID cross-entropy with the shared sidkit training loop) on the samples
-    ``config.windows`` names: ``"sliding"`` (every prefix of a history is a sample) or, for
-    models causal over the flattened tokens (:meth:`causal_logits`), ``"all"`` (one pass over
-    a window trains every item in it).
+    ``config.windows`` names: ``"sliding"`` (every prefix of a history is a sample) or
+    ``"all"`` (one pass over a window trains every item in it: :meth:`window_batch` and
+    :meth:`window_logits`; by default a model causal over the flattened tokens,
+    :meth:`causal_logits`; ``tiger`` overrides both for its item-causal encoder).
     """
 
     name: ClassVar[str]
