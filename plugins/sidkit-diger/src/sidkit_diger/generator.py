@@ -15,8 +15,7 @@ from sidkit.errors import ArtifactError, SidkitError
 from sidkit.training import Monitor, fit, is_main_process, resolve_device
 from sidkit.training.checkpoint import load_weights, save_weights
 from sidkit.types import SIDTable
-from sidkit_grid.api import RQVAETokenizer, SIDVocab, TigerGenerator, deduplicate
-from sidkit_grid.generators.sequences import CausalWindows
+from sidkit_grid.api import CausalWindows, RQVAETokenizer, SIDVocab, TigerGenerator, deduplicate
 
 from .assignment import AssignOptions
 from .config import DigerConfig

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from sidkit_grid.api import BOS, EOS, PAD
-from sidkit_grid.generators.sequences import IGNORE
-from sidkit_grid.generators.tiger import block_mask, causal_encoder_mask, cross_distance
+from sidkit_grid.api import BOS, EOS, IGNORE, PAD, block_mask, causal_encoder_mask, cross_distance
 from torch import nn
 
 from .assignment import sdud_loss

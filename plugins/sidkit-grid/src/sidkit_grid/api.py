@@ -20,7 +20,9 @@ What is here is what a plugin needs to build on GRID's RQ-VAE (sidkit-letter doe
 - the ``tiger`` generator, to subclass (sidkit-diger does): :class:`TigerConfig`,
   :class:`GridTrainConfig`, :class:`GridOptimConfig` (attrs, eager) and
   :class:`TigerGenerator` with the special token ids :data:`PAD`, :data:`EOS`, :data:`BOS`
-  (torch, on first access);
+  (torch, on first access); for its item-causal ``windows = "all"`` (sidkit-diger's joint
+  model lays out the same windows): :class:`CausalWindows`, :data:`IGNORE` (an untrained
+  label), :func:`causal_encoder_mask`, :func:`block_mask` and :func:`cross_distance`;
 - :func:`use_fast_attention` (torch, on first access): sets a transformers GPT-2 or T5
   config to the attention the grid generators use (float32 fused SDPA on CPU under bf16
   autocast when no attention dropout applies; sidkit-intrr's backbone uses it).
@@ -59,6 +61,11 @@ _LAZY = {
     "PAD": "generators.sequences",
     "EOS": "generators.sequences",
     "BOS": "generators.sequences",
+    "IGNORE": "generators.sequences",
+    "CausalWindows": "generators.sequences",
+    "causal_encoder_mask": "generators.tiger",
+    "block_mask": "generators.tiger",
+    "cross_distance": "generators.tiger",
     "use_fast_attention": "generators.attention",
 }
 
@@ -80,8 +87,8 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .decoding.beam import MAX_BEAMS, beam_search  # noqa: F401
     from .decoding.prefix_index import PrefixIndex  # noqa: F401
-    from .generators.sequences import BOS, EOS, PAD, SIDVocab  # noqa: F401
-    from .generators.tiger import TigerGenerator  # noqa: F401
+    from .generators.sequences import BOS, EOS, IGNORE, PAD, CausalWindows, SIDVocab  # noqa: F401
+    from .generators.tiger import TigerGenerator, block_mask, causal_encoder_mask, cross_distance  # noqa: F401
     from .tokenizers.common import deduplicate, kmeans_plus_plus, nearest, run_seed  # noqa: F401
     from .tokenizers.kmeans import minibatch_kmeans  # noqa: F401
     from .tokenizers.rqvae import KMEANS_INIT_STEPS, RQVAETokenizer  # noqa: F401
