@@ -13,6 +13,7 @@ from seq_toys import random_sids, successor_split, tiny, train_config
 from sidkit.context import Context
 from sidkit.data import causal_windows, sliding_windows
 from sidkit.types import Ragged
+from sidkit_grid.configs import DecoderOnlyConfig
 from sidkit_grid.generators.sequences import IGNORE, SIDVocab
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -111,6 +112,11 @@ def test_tiger_window_blocks_mark_only_target_items():
     assert (labels[1, :3] == IGNORE).all() and (labels[1, 3:] == tokens[4]).all()
     assert batch["decoder"][0, :3].tolist() == [2, *tokens[5][:2]]
     assert batch["visible"].tolist() == [1, 1, 1, 0, 0, 0]  # column 1 reads items ranked >= 1 from the end
+
+
+def test_windows_option_is_validated():
+    with pytest.raises(ValueError, match="windows"):
+        DecoderOnlyConfig(windows="every")
 
 
 @pytest.mark.parametrize("name", ["decoder-only", "tiger"])

@@ -222,11 +222,12 @@ class TigerGenerator(SIDGenerator):
             keys.append(att.k(hidden).view(b, s, heads, d).transpose(1, 2))
             values.append(att.v(hidden).view(b, s, heads, d).transpose(1, 2))
         n = len(keys)
-        bias = mask_bias(mask, hidden.dtype)
-        if self.causal_encoder:  # the recency bias of the next item (distance = rank from the end)
+        if self.causal_encoder:  # padding and the recency bias of the next item (distance = rank from the end)
             next_item = torch.zeros(1, dtype=torch.long, device=context.device)
-            bias = self.model.cross_bias(cross_distance(context, next_item, self.vocab.n_levels))
-        return DecodeState(keys, values, bias.to(hidden.dtype), [None] * n, [None] * n)
+            bias = self.model.cross_bias(cross_distance(context, next_item, self.vocab.n_levels)).to(hidden.dtype)
+        else:
+            bias = mask_bias(mask, hidden.dtype)
+        return DecodeState(keys, values, bias, [None] * n, [None] * n)
 
     def decode_step(self, state: DecodeState, tokens: torch.Tensor) -> torch.Tensor:
         dec, cfg = self.model.decoder, self.model.config
