@@ -21,6 +21,7 @@ from sidkit.training import (
     steps_per_epoch,
 )
 from sidkit.training.distributed import all_gather_bytes, all_reduce_sum, broadcast_float, dist_info, is_main_process
+from sidkit.training.optim import fusable
 
 
 def test_seed_everything_resets_all_global_rngs():
@@ -75,6 +76,35 @@ def test_build_optimizer(cfg, cls, group):
     assert opt.param_groups[0]["lr"] == 0.1
     for k, v in group.items():
         assert opt.param_groups[0][k] == v
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_build_optimizer_fuses_adam_and_updates_as_the_per_tensor_loop(name):
+    cfg = OptimConfig(name=name, lr=0.01, weight_decay=0.1)
+    gen = torch.Generator().manual_seed(0)
+    start = [torch.randn(5, 3, generator=gen), torch.randn(3, generator=gen)]
+    fused = [torch.nn.Parameter(t.clone()) for t in start]
+    loop = [torch.nn.Parameter(t.clone()) for t in start]
+    opt = build_optimizer(fused, cfg)
+    assert opt.param_groups[0]["fused"] is True
+    reference = type(opt)(loop, lr=0.01, weight_decay=0.1, foreach=False)
+    for _ in range(5):
+        grads = [torch.randn(t.shape, generator=gen) for t in start]
+        for params, o in ((fused, opt), (loop, reference)):
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g.clone()
+            o.step()
+    for a, b, s in zip(fused, loop, start, strict=True):
+        assert not torch.equal(a, s)
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_fusable_needs_dense_floating_cpu_or_cuda_tensors():
+    assert fusable([torch.nn.Parameter(torch.zeros(2)), {"params": [torch.nn.Parameter(torch.zeros(3))]}]) is True
+    assert fusable([{"params": [torch.zeros(2, dtype=torch.int64)]}]) is False
+    assert fusable([torch.sparse_coo_tensor(torch.zeros(1, 1, dtype=torch.long), torch.ones(1), (2,))]) is False
+    assert fusable([torch.zeros(2, device="meta")]) is False
+    assert fusable([]) is False
 
 
 def _lrs(name: str, warmup: int, total: int) -> list[float]:

@@ -36,7 +36,10 @@ def recall_at(rankings, split, k: int) -> float:
 def test_learns_deterministic_successor_rule(name):
     split = successor_split()
     sids = random_sids(split.n_items)
-    gen = tiny(name, train=train_config(validate_every=10))
+    # top-1 over seeds 0-3 with torch's for-loop and fused Adam: tiger 0.94-1.0 after 20 epochs
+    # (a rounding difference decides the seed's run), 1.0 after 30; decoder-only 1.0 after 20
+    epochs = 30 if name == "tiger" else 20
+    gen = tiny(name, train=train_config(validate_every=10, epochs=epochs))
     decoder = BeamDecoder(BeamConfig(beam_width=10))
     calls = []
 
@@ -47,7 +50,7 @@ def test_learns_deterministic_successor_rule(name):
 
     assert gen.fit(sids, Context(split=split, validate=validate, progress=False)) is None
     assert isinstance(gen, Generator) and calls and all(c is gen for c in calls)
-    assert [h["epoch"] for h in gen.history if "ndcg@10" in h] == [10, 20]
+    assert [h["epoch"] for h in gen.history if "ndcg@10" in h] == list(range(10, epochs + 1, 10))
     rankings = decoder.rank(gen, sids, split.valid.histories, 10, None)
     assert recall_at(rankings, split, 1) >= 0.95
 

@@ -14,14 +14,32 @@ from .config import OptimConfig, SchedulerConfig
 __all__ = ["build_optimizer", "build_scheduler", "lr_factor", "param_groups"]
 
 
+#: devices with a fused (one kernel over all tensors) Adam / AdamW in torch
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def fusable(params: list[Any]) -> bool:
+    """Whether torch's fused Adam / AdamW can update ``params`` (tensors or param-group
+    dicts): every tensor dense, floating point, on a CPU or CUDA device."""
+    tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
+    return bool(tensors) and all(
+        t.is_floating_point() and not t.is_sparse and t.device.type in FUSED_DEVICES for t in tensors
+    )
+
+
 def build_optimizer(params: Iterable[Any], cfg: OptimConfig) -> torch.optim.Optimizer:
     """AdamW / Adam (``betas``, ``weight_decay``) or SGD (``momentum``, ``weight_decay``)
-    over ``params`` (tensors or param-group dicts)."""
+    over ``params`` (tensors or param-group dicts).
+
+    Adam and AdamW run torch's fused implementation where every parameter allows it
+    (:func:`fusable`): the same update as the default per-tensor loop, in one pass over
+    each tensor instead of about ten (6x faster a step for IntRR's 7.7 M parameters on one
+    CPU thread; ``benchmarks/optimizer_step.py``)."""
     params = list(params)
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
-    return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=fusable(params) or None)
 
 
 def param_groups(model: torch.nn.Module, cfg: OptimConfig) -> list[dict[str, Any]]:
