@@ -156,9 +156,10 @@ class Pipeline:
     def run(self) -> RunResult:
         """Run every stage into the run directory (locked while it runs; the finished run
         there is replaced only when this one finishes, see :mod:`sidkit.stages`)."""
-        from .training import resolve_device, seed_everything
+        from .training import flush_denormals, resolve_device, seed_everything
         from .training.distributed import init_distributed
 
+        flush_denormals()  # before the first parallel torch operation (see its docstring)
         seed_everything(self.config.run.seed)
         self.dist = init_distributed(resolve_device(self.config.run.device))  # a no-op without torchrun
         self.device = str(resolve_device(self.config.run.device, local_rank=self.dist.local_rank))

@@ -108,7 +108,9 @@ def load_run(
     options of the decoder section (``precision=bf16``, ``beam_width=50``), applied as
     ``--set decoder.KEY=VALUE`` would be; the trained stages cannot be overridden."""
     from .pipeline import sids_digest
+    from .training import flush_denormals
 
+    flush_denormals()  # before the first parallel torch operation
     run_dir = Path(run_dir)
     config_path = run_dir / "config.resolved.toml"
     if not config_path.exists():

@@ -23,6 +23,7 @@ _LAZY = {
     "derive_seed": "seed",
     "resolve_device": "device",
     "DeviceUnavailableError": "device",
+    "flush_denormals": "device",
     "build_optimizer": "optim",
     "param_groups": "optim",
     "build_scheduler": "optim",
@@ -60,6 +61,7 @@ __all__ = [
     "make_generator",
     "derive_seed",
     "resolve_device",
+    "flush_denormals",
     "DeviceUnavailableError",
     "build_optimizer",
     "param_groups",
@@ -109,7 +111,7 @@ if TYPE_CHECKING:
         save_checkpoint,
         save_weights,
     )
-    from .device import DeviceUnavailableError, resolve_device
+    from .device import DeviceUnavailableError, flush_denormals, resolve_device
     from .distributed import DistInfo, barrier, cleanup, dist_info, init_distributed, is_main_process
     from .loop import FitResult, NonFiniteLossError, config_fingerprint, fit, steps_per_epoch
     from .monitor import Monitor

@@ -514,10 +514,11 @@ class ContinualRunner(PeriodsProtocol):
     def run(self) -> dict[str, Any]:
         """Every seed (finished ones are reused), then the aggregate report."""
         from sidkit.data import chronological_blocks, load_from_config, period_stream
-        from sidkit.training import resolve_device
+        from sidkit.training import flush_denormals, resolve_device
 
         from .report import build_report, write_report
 
+        flush_denormals()  # before the first parallel torch operation
         self.out.mkdir(parents=True, exist_ok=True)
         self.device = str(resolve_device(self.config.run.device))
         self.dataset = load_from_config(self.config.data.config, self.config.data.format)
