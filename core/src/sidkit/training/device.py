@@ -65,8 +65,8 @@ def flush_denormals() -> bool:
     A product over subnormal inputs runs an order of magnitude slower on x86 CPUs. Weights that
     the loss stops reaching decay into that range under Adam's L2 weight decay (IntRR's
     attention query/key weights do), and then every matrix product with them pays for it:
-    IntRR's constrained ranking of a trained Beauty model ran 4.8x faster with this set.
+    IntRR's constrained ranking of a trained Beauty model ran 4.98x faster with this set
+    (``benchmarks/denormals.py``).
     ``Pipeline.run`` (``sidkit run``, :func:`sidkit.api.run_pipeline`), the continual runner and
     :func:`sidkit.serving.load_run` (``sidkit recommend``, ``sidkit serve``) call it first."""
     return bool(torch.set_flush_denormal(True))
-

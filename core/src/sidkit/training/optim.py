@@ -14,7 +14,7 @@ from .config import OptimConfig, SchedulerConfig
 __all__ = ["build_optimizer", "build_scheduler", "lr_factor", "param_groups"]
 
 
-#: devices with a fused (one kernel over all tensors) Adam / AdamW in torch
+#: devices with a fused Adam / AdamW in torch (the whole update in one pass over each tensor)
 FUSED_DEVICES = ("cpu", "cuda")
 
 
@@ -33,8 +33,8 @@ def build_optimizer(params: Iterable[Any], cfg: OptimConfig) -> torch.optim.Opti
 
     Adam and AdamW run torch's fused implementation where every parameter allows it
     (:func:`fusable`): the same update as the default per-tensor loop, in one pass over
-    each tensor instead of about ten (6x faster a step for IntRR's 7.7 M parameters on one
-    CPU thread; ``benchmarks/optimizer_step.py``)."""
+    each tensor instead of about ten (5.4-6.5x faster an Adam step for IntRR's 7.7 M parameters
+    on one CPU thread; ``benchmarks/optimizer_step.py``)."""
     params = list(params)
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
