@@ -115,6 +115,12 @@ def test_report_has_every_policy_with_seed_statistics(single_step):
     assert "FT-ours-hungarian" in proc.stdout and "report.md" in proc.stdout
     md = (out / "report.md").read_text()
     assert "| FT-ours-greedy |" in md and "Wilcoxon" in md
+    # Markov and MostPop on the same test block, fitted on blocks 1..5: every seed has them
+    for name in ("markov", "mostpop"):
+        stats = report["baselines"][f"{name}/recall@20"]
+        assert len(stats["seeds"]) == 2 and all(0.0 < v <= 1.0 for v in stats["seeds"])
+        assert f"| `{name}/` | " in md
+        assert any(line.startswith(f"{name}/ ") for line in proc.stdout.splitlines())
     assert (out / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -152,13 +158,25 @@ def test_aligned_sids_stay_in_the_old_vocabulary(single_step):
 
 
 def test_rerun_reuses_finished_seeds(single_step):
+    """A re-run reuses both seeds; a seed saved before steps carried Markov and MostPop gets
+    them recomputed, equal to those of the run that made it."""
     root, out, _ = single_step
     before = json.loads((out / "report.json").read_text())
-    proc = _sidkit("continual", "scenario.toml", "--out", "out", cwd=root)
+    seed_file = out / "seeds" / "seed-0.json"
+    saved = seed_file.read_text()
+    old = json.loads(saved)
+    for step in old["result"]["steps"]:
+        del step["baselines"]
+    seed_file.write_text(json.dumps(old))
+    try:
+        proc = _sidkit("continual", "scenario.toml", "--out", "out", cwd=root)
+    finally:
+        seed_file.write_text(saved)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr.count("reusing") == 2
     after = json.loads((out / "report.json").read_text())
     assert after["policies"] == before["policies"]
+    assert after["baselines"] == before["baselines"]
 
 
 CONTENT = """

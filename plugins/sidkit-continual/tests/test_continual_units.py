@@ -636,6 +636,34 @@ class TestBuildReport:
         assert all(t["p"] is None and "note" in t for t in report["wilcoxon"])
         assert report["policies"]["Full"]["recall@10"]["std"] == 0.0
 
+    def test_baselines_of_the_final_step_reach_report_and_markdown(self, tmp_path):
+        from sidkit_continual.report import write_report
+
+        results = [_seed_result(0, 1.0), _seed_result(1, 2.0)]
+        for seed, r in enumerate(results):
+            for i, step in enumerate(r["steps"]):
+                step["baselines"] = {f"{b}/{m}@{k}": v + 0.01 * (seed + i) for b, v in (("markov", 0.3), ("mostpop", 0.1))
+                                     for m in ("recall", "ndcg") for k in (5, 10)}
+        config = SimpleNamespace(scenario=ScenarioSection(ks=[5, 10], n_blocks=8, finetune_epochs=2), source="s.toml")
+        report = build_report(results, config)
+        # last step: markov 0.3 + 0.01 * (seed + 1) over seeds 0, 1
+        assert report["baselines"]["markov/recall@10"]["seeds"] == pytest.approx([0.31, 0.32])
+        assert report["steps"][0]["baselines"]["mostpop/ndcg@5"]["mean"] == pytest.approx(0.105)
+        write_report(tmp_path, report, config)
+        md = (tmp_path / "report.md").read_text()
+        assert "| `markov/` | 0.3150 | 0.3150 | 0.3150 | 0.3150 | | | |" in md
+        assert "| test block | Base | FT-old | FT-ours-greedy | FT-ours-hungarian | Full | markov/ | mostpop/ |" in md
+        assert [x for x in md.splitlines() if x.startswith("| 8 |")][0].endswith("| 0.3150 | 0.1150 |")  # test block 8
+
+    def test_seeds_from_before_block_baselines_still_report(self, tmp_path):
+        from sidkit_continual.report import write_report
+
+        config = SimpleNamespace(scenario=ScenarioSection(ks=[5, 10], n_blocks=8, finetune_epochs=2), source="s.toml")
+        report = build_report([_seed_result(0, 1.0)], config)
+        assert report["baselines"] is None
+        write_report(tmp_path, report, config)
+        assert "markov/" not in (tmp_path / "report.md").read_text()
+
     def test_write_report(self, tmp_path):
         from sidkit_continual.report import write_report
 
@@ -650,6 +678,23 @@ class TestBuildReport:
         import json
 
         assert json.loads((tmp_path / "report.json").read_text())["metric"] == "recall@10"
+
+
+def test_block_baselines_fit_and_rank_only_the_space():
+    """Markov and MostPop of the blocks protocol see only Base's items: with k = the space's
+    size every in-space target is listed (items 0 and 5, outside, would take a slot), and
+    the fit ignores out-of-space interactions (u1's 5 -> 1 is no transition)."""
+    runner = object.__new__(ContinualRunner)
+    runner.dataset = tiny_dataset()
+    runner.sc = ScenarioSection(ks=[1, 4])
+    space = ItemSpace(SPACE_ITEMS)
+    test = EvalSet(np.array([0, 1, 2]), Ragged.from_lists([[1, 2], [1], [2]]), Ragged.from_lists([[3], [2], [4]]))
+    out = runner._baselines(CONTEXT_ROWS, test, 4, space)
+    # fitted on u0: 1 2 3, u1: 1, u2: 2 3, u3: 4 -> 2 -> 3 twice, 1 -> 2 once; popularity 1, 2, 3: 2 each, 4: 1
+    assert out["markov/recall@1"] == pytest.approx(2 / 3) and out["markov/recall@4"] == 1.0
+    assert out["mostpop/recall@1"] == 0.0 and out["mostpop/recall@4"] == 1.0
+    unrestricted = runner._baselines(CONTEXT_ROWS, test, 4)
+    assert unrestricted["mostpop/recall@4"] == pytest.approx(2 / 3)  # item 0 (pop 1, lower index) takes 4's slot
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from sidkit.data import period_split, user_sequences
 from sidkit.metrics import markov_rankings, mostpop_rankings
-from sidkit.types import EvalSet, Rankings
+from sidkit.types import EvalSet, Ragged, Rankings
 
-from .data import ItemSpace, encoder_split, local_split, period_train_rows
+from .data import ItemSpace, encoder_split, local_eval_set, local_split, period_train_rows
 
 __all__ = ["PeriodsProtocol"]
 
@@ -50,14 +50,21 @@ class PeriodsProtocol:
             "before_test": np.setdiff1d(np.concatenate([past, periods[t]]), test_t),
         }
 
-    def _baselines(self, before_test: np.ndarray, test: EvalSet, k: int) -> dict[str, float]:
-        """Markov and MostPop on ``test``, fitted on the interactions ``before_test``."""
+    def _baselines(self, before_test: np.ndarray, test: EvalSet, k: int, space: ItemSpace | None = None) -> dict[str, float]:
+        """Markov and MostPop on ``test``, fitted on the interactions ``before_test``; with
+        ``space`` both fit on and rank only that space's items (the blocks protocol decodes
+        every policy among Base's items, and ``test`` holds only those)."""
         ds = self.dataset
+        n_items = ds.n_items
+        if space is not None:
+            before_test = before_test[space.mask(n_items)[ds.interactions.item[before_test]]]
         seqs, users = user_sequences(ds, before_test)
+        if space is not None:
+            seqs, test, n_items = Ragged(space.local(seqs.values), seqs.offsets), local_eval_set(test, space), len(space)
         out: dict[str, float] = {}
         for name, ranks in (
-            ("markov", markov_rankings(seqs, ds.n_items, test, k, train_users=users, ties="popularity")),
-            ("mostpop", mostpop_rankings(seqs, ds.n_items, test, k)),
+            ("markov", markov_rankings(seqs, n_items, test, k, train_users=users, ties="popularity")),
+            ("mostpop", mostpop_rankings(seqs, n_items, test, k)),
         ):
             out.update({f"{name}/{m}": v for m, v in self._metrics(ranks, test).items() if "@" in m})
         return out

@@ -5,7 +5,9 @@ compared with a paired two-sided Wilcoxon signed-rank test on Recall (blocks) or
 (periods) at the largest cutoff (``scipy.stats.wilcoxon``), pairing runs by seed: every
 ``reference_policy`` (default: every ``FT-ours*`` policy) against every other policy (all
 pairs when there is none). In the periods protocol ``policies`` holds each seed's mean
-over the periods, and every period also has Markov and MostPop on the same examples.
+over the periods. Every step (block or period) also has Markov and MostPop on the same
+examples (``baselines``; the report's own ``baselines`` are the final step's, or the mean
+over periods).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def build_report(results: list[dict[str, Any]], config: Any, pilot: dict[str, An
         per_seed = [r["steps"][i]["policies"] for r in results]
         where = {"period": step["period"]} if periods else {"adapt_block": step["adapt_block"], "test_block": step["test_block"]}
         steps.append({"step": step["step"], **where, "n_test_users": step["n_test_users"], "policies": _aggregate(per_seed)})
-        if periods:
+        if all("baselines" in r["steps"][i] for r in results):  # seeds run before blocks had baselines lack them
             steps[-1]["baselines"] = _baseline_summary([r["steps"][i]["baselines"] for r in results])
     if periods:  # the mean over periods, per seed, then over seeds
         final = _aggregate([_period_means([s["policies"] for s in r["steps"]]) for r in results])
@@ -124,6 +126,7 @@ def build_report(results: list[dict[str, Any]], config: Any, pilot: dict[str, An
         "pilot": pilot,
         "seconds": [r["seconds"] for r in results],
         "policies": final,
+        "baselines": steps[-1].get("baselines"),
         "steps": steps,
         "wilcoxon": tests,
     }
@@ -148,6 +151,29 @@ def _budget_line(report: dict[str, Any]) -> str:
         f"{pilot['scored_block']} after each epoch: {curve}. The pilot cost {_flops(pilot['flops'])} FLOPs and "
         f"{pilot['seconds']:.0f} s, counted in no policy."
     )
+
+
+def _baseline_rows(baselines: dict[str, Any], ks: list[int], metrics: tuple[str, str], empty: int) -> list[str]:
+    """The ``markov/`` and ``mostpop/`` rows of a final table (``empty`` trailing cells)."""
+    rows = []
+    for name in ("markov", "mostpop"):
+        cells = [f"{baselines[f'{name}/{m}@{k}']['mean']:.4f}" for k in ks for m in metrics]
+        rows.append(f"| `{name}/` | " + " | ".join(cells) + " |" + " |" * empty)
+    return rows
+
+
+def _steps_table(report: dict[str, Any], where: str, policies: list[str], main: str) -> list[str]:
+    """``main`` per step (``where``: ``period`` or ``test_block``) for every policy, and for
+    Markov and MostPop when every step has them."""
+    base = all("baselines" in s for s in report["steps"])
+    names = ("markov", "mostpop") if base else ()
+    lines = [f"| {where.replace('_', ' ')} | " + " | ".join([*policies, *(f"{b}/" for b in names)]) + " |",
+             "|---|" + "---|" * (len(policies) + len(names))]
+    for step in report["steps"]:
+        cells = [f"{step['policies'][p][main]['mean']:.4f}" for p in policies]
+        cells += [f"{step['baselines'][f'{b}/{main}']['mean']:.4f}" for b in names]
+        lines.append(f"| {step[where]} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _periods_markdown(report: dict[str, Any], config: Any) -> str:
@@ -176,15 +202,8 @@ def _periods_markdown(report: dict[str, Any], config: Any) -> str:
         cells = [f"{row[f'{m}@{k}']['mean']:.4f} ± {row[f'{m}@{k}']['std']:.4f}" for k in ks for m in ("hr", "ndcg")]
         wc = [f"{row[x]['mean']:.4f}" if x in row and row.get(f"n_{x.split('/')[0]}", 1) else "–" for x in (warm, cold)]
         lines.append(f"| {policy} | " + " | ".join(cells + wc) + f" | {_flops(row['delta_flops'])} | {_flops(row['train_flops'])} |")
-    for name in ("markov", "mostpop"):
-        b = report["baselines"]
-        cells = [f"{b[f'{name}/{m}@{k}']['mean']:.4f}" for k in ks for m in ("hr", "ndcg")]
-        lines.append(f"| `{name}/` | " + " | ".join(cells) + " | | | | |")
-    lines += ["", f"## {main} per period", "", "| period | " + " | ".join(policies) + " | markov/ | mostpop/ |", "|---|" + "---|" * (len(policies) + 2)]
-    for step in report["steps"]:
-        cells = [f"{step['policies'][p][main]['mean']:.4f}" for p in policies]
-        cells += [f"{step['baselines'][f'{b}/{main}']['mean']:.4f}" for b in ("markov", "mostpop")]
-        lines.append(f"| {step['period']} | " + " | ".join(cells) + " |")
+    lines += _baseline_rows(report["baselines"], ks, ("hr", "ndcg"), 4)
+    lines += ["", f"## {main} per period", ""] + _steps_table(report, "period", policies, main)
     lines += ["", f"## Paired two-sided Wilcoxon on {main} averaged over periods (pairs = seeds)", "", "| a | b | mean(a − b) | p |", "|---|---|---|---|"]
     for t in report["wilcoxon"]:
         p = "–" if t["p"] is None else f"{t['p']:.4f}"
@@ -224,12 +243,10 @@ def _markdown(report: dict[str, Any], config: Any) -> str:
                 cells.append(f"{s['mean']:.4f} ± {s['std']:.4f}")
         ratio = f"{full_delta / row['delta_flops']:.1f}×" if full_delta and row["delta_flops"] else "–"
         lines.append(f"| {policy} | " + " | ".join(cells) + f" | {_flops(row['delta_flops'])} | {_flops(row['train_flops'])} | {ratio} |")
+    if report.get("baselines"):
+        lines += _baseline_rows(report["baselines"], ks, ("recall", "ndcg"), 3)
     if len(report["steps"]) > 1:
-        policies = _order(final)
-        lines += ["", f"## {main} over adaptation steps", "", "| test block | " + " | ".join(policies) + " |", "|---|" + "---|" * len(policies)]
-        for step in report["steps"]:
-            cells = [f"{step['policies'][p][main]['mean']:.4f}" for p in policies]
-            lines.append(f"| {step['test_block']} | " + " | ".join(cells) + " |")
+        lines += ["", f"## {main} over adaptation steps", ""] + _steps_table(report, "test_block", _order(final), main)
     seconds = {p: r["update_seconds"] for p, r in final.items() if "update_seconds" in r}
     if seconds:
         lines += ["", "SID update time (CPU, final step, mean over seeds): " + ", ".join(f"{p} {s:.3f} s" for p, s in seconds.items()) + "."]

@@ -4,7 +4,7 @@ Per seed: the interactions sorted by time are cut into ``N`` equal-count blocks.
 (collaborative encoder + tokenizer + generator) trains on blocks ``1..t0``; block ``t0+1``
 selects its epoch budget. Then for every adaptation block ``t`` (``t0+1..N-1``, or up to
 ``multi_step_end``; one step ``N-1`` unless multi-step) the SIDs are refreshed on blocks
-``1..t`` and every policy is updated and tested on block ``t+1``:
+``1..t`` and every policy is updated and tested on block ``t+1``, beside Markov and MostPop fitted on blocks ``1..t``:
 
 - ``FT-*``: the policy's ``sid-updater`` turns (its previous SIDs, the refreshed SIDs) into
   the SIDs to continue with; the generator is warm-started from the policy's previous one
@@ -16,7 +16,8 @@ selects its epoch budget. Then for every adaptation block ``t`` (``t0+1..N-1``, 
 
 Evaluation on block ``t+1``: each user's last ``max_len`` interactions before it -> every
 item the user interacts with in it; histories and targets are restricted to the items of
-Base's SID vocabulary, and decoding is constrained to those items, for every policy.
+Base's SID vocabulary, and decoding is constrained to those items, for every policy and
+for Markov and MostPop (fitted on blocks ``1..t`` restricted to those items).
 """
 
 from __future__ import annotations
@@ -414,7 +415,10 @@ class ContinualRunner(PeriodsProtocol):
                 rows["TIGER-FT"] = {
                     **self._evaluate(content, test, decoder, k, seed), "delta_flops": meter.get(label), "train_flops": cumulative["TIGER-FT"],
                 }
-            steps.append({"step": t, "adapt_block": t, "test_block": t + 1, "n_test_users": len(test), "policies": rows})
+            steps.append({
+                "step": t, "adapt_block": t, "test_block": t + 1, "n_test_users": len(test), "policies": rows,
+                "baselines": self._baselines(hist_rows, test, k, self.base_space),
+            })
         return {
             "seed": seed,
             "base_blocks": t0,
@@ -425,6 +429,19 @@ class ContinualRunner(PeriodsProtocol):
             "seconds": time.perf_counter() - started,
             "steps": steps,
         }
+
+    def _with_block_baselines(self, result: dict[str, Any]) -> dict[str, Any]:
+        """A blocks-protocol seed finished before steps carried Markov and MostPop, with them
+        added (they need no training: Base's items are those of blocks ``1..first_block``)."""
+        if self.sc.protocol == "periods" or all("baselines" in s for s in result["steps"]):
+            return result
+        self.base_space = ItemSpace.of_rows(self.dataset, np.concatenate(self.blocks[: self.sc.first_block]))
+        steps = []
+        for step in result["steps"]:
+            hist_rows = np.concatenate(self.blocks[: step["adapt_block"]])
+            test = self._examples(hist_rows, self.blocks[step["adapt_block"]])
+            steps.append({**step, "baselines": self._baselines(hist_rows, test, max(self.sc.ks), self.base_space)})
+        return {**result, "steps": steps}
 
     # -- the pilot that picks the fine-tuning budget -------------------------------------------
     def _cached_pilot(self, key: str) -> dict[str, Any]:
@@ -540,7 +557,7 @@ class ContinualRunner(PeriodsProtocol):
                 saved = read_json(path)
                 if saved.get("fingerprint") == key:
                     log.info("seed %d: reusing %s", seed, path)
-                    results.append(saved["result"])
+                    results.append(self._with_block_baselines(saved["result"]))
                     continue
             result = self.run_seed(seed)
             write_json(path, {"fingerprint": key, "result": result})
