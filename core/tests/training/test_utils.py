@@ -99,6 +99,27 @@ def test_build_optimizer_fuses_adam_and_updates_as_the_per_tensor_loop(name):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_weights_version_changes_with_every_optimizer_step_and_in_place_write(fused):
+    """A cache keyed on ``weights_version`` is invalidated by a fused Adam step, which leaves
+    the tensors' version counters unchanged, as by the per-tensor loop and by ``copy_``."""
+    from sidkit.training import weights_version
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1, fused=fused)
+    before = weights_version(model)
+    versions = [p._version for p in model.parameters()]
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    assert weights_version(model) != before
+    assert ([p._version for p in model.parameters()] == versions) is fused
+    stepped = weights_version(model)
+    assert weights_version(model) == stepped  # reading changes nothing
+    with torch.no_grad():
+        model.bias.copy_(torch.zeros(2))
+    assert weights_version(model) != stepped
+
+
 def test_fusable_needs_dense_floating_cpu_or_cuda_tensors():
     assert fusable([torch.nn.Parameter(torch.zeros(2)), {"params": [torch.nn.Parameter(torch.zeros(3))]}]) is True
     assert fusable([{"params": [torch.zeros(2, dtype=torch.int64)]}]) is False

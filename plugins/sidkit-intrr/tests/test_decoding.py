@@ -52,6 +52,18 @@ def test_item_table_is_cached_per_sid_table_and_refreshed_after_a_parameter_upda
         gen.model.uid.weight.add_(torch.randn_like(gen.model.uid.weight))
     changed = decoder.rank(gen, sids, histories, 5, None)
     assert len(item_passes) == 3 and not np.array_equal(first.scores, changed.scores)
+    # a fused Adam step leaves the parameters' version counters as they were
+    from sidkit.training import build_optimizer
+    from sidkit.training.config import OptimConfig
+
+    opt = build_optimizer(gen.model.parameters(), OptimConfig(name="adam", lr=0.1))
+    assert opt.defaults["fused"]
+    gen.model.uid.weight.grad = torch.ones_like(gen.model.uid.weight)
+    versions = [p._version for p in gen.model.parameters()]
+    opt.step()
+    assert [p._version for p in gen.model.parameters()] == versions
+    stepped = decoder.rank(gen, sids, histories, 5, None)
+    assert len(item_passes) == 4 and not np.array_equal(changed.scores, stepped.scores)
 
 
 @pytest.mark.parametrize("ran_context", ["previous", "prefix"])

@@ -46,6 +46,28 @@ def test_learns_a_deterministic_successor_rule(tiny, make_sids, beam):
     assert recall_at(rankings, split, 1) >= 0.95
 
 
+def test_validation_during_training_sees_the_current_weights(tiny, make_sids):
+    """The item table the decoder reads is rebuilt after every optimizer step. torch's fused
+    Adam (what ``build_optimizer`` picks on CPU) updates the weights without bumping their
+    version counters, and a cache keyed on those alone fed every validation the item table of
+    the first one (sessions 22-23: IntRR's curves under fused Adam were stale)."""
+    split = successor_split()
+    sids = make_sids(split.n_items)
+    gen = tiny(train={"epochs": 3})
+    codes = torch.from_numpy(sids.codes.astype(np.int64))
+    gaps = []
+
+    def validate(model):
+        cached = model.item_table(sids)
+        with torch.no_grad():
+            fresh = model.model.eval().item_table(codes)
+        gaps.append(float((cached - fresh).abs().max()))
+        return {"ndcg@10": -gaps[-1]}
+
+    gen.fit(sids, Context(split=split, validate=validate, progress=False))
+    assert len(gaps) == 3 and max(gaps) == 0.0, gaps
+
+
 def test_bf16_training_learns_too(tiny, make_sids, beam):
     split = successor_split()
     sids = make_sids(split.n_items, seed=1)

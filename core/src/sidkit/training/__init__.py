@@ -28,6 +28,7 @@ _LAZY = {
     "param_groups": "optim",
     "build_scheduler": "optim",
     "lr_factor": "optim",
+    "weights_version": "optim",
     "Checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
     "load_checkpoint": "checkpoint",
@@ -67,6 +68,7 @@ __all__ = [
     "param_groups",
     "build_scheduler",
     "lr_factor",
+    "weights_version",
     "Checkpoint",
     "save_checkpoint",
     "load_checkpoint",
@@ -115,6 +117,6 @@ if TYPE_CHECKING:
     from .distributed import DistInfo, barrier, cleanup, dist_info, init_distributed, is_main_process
     from .loop import FitResult, NonFiniteLossError, config_fingerprint, fit, steps_per_epoch
     from .monitor import Monitor
-    from .optim import build_optimizer, build_scheduler, lr_factor, param_groups
+    from .optim import build_optimizer, build_scheduler, lr_factor, param_groups, weights_version
     from .seed import derive_seed, make_generator, seed_everything
     from .throughput import Throughput

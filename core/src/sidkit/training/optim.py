@@ -8,10 +8,30 @@ from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from .config import OptimConfig, SchedulerConfig
 
-__all__ = ["build_optimizer", "build_scheduler", "lr_factor", "param_groups"]
+__all__ = ["build_optimizer", "build_scheduler", "lr_factor", "param_groups", "weights_version"]
+
+_optimizer_steps = 0
+
+
+def _count_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    global _optimizer_steps
+    _optimizer_steps += 1
+
+
+register_optimizer_step_post_hook(_count_step)
+
+
+def weights_version(module: torch.nn.Module) -> tuple[int, ...]:
+    """A key that changes whenever ``module``'s parameters may have changed, for caches of
+    values computed from them: the number of optimizer steps taken (by any torch optimizer,
+    counted from this module's import) and every parameter's version counter (in-place
+    writes such as ``load_state_dict``). The version counters alone are not enough: a fused
+    Adam / AdamW step (:func:`build_optimizer`) updates the tensors without bumping them."""
+    return (_optimizer_steps, *(p._version for p in module.parameters()))
 
 
 #: devices with a fused Adam / AdamW in torch (the whole update in one pass over each tensor)

@@ -19,7 +19,7 @@ import torch
 from sidkit.artifacts import read_json, write_json
 from sidkit.data import trim_left_padding
 from sidkit.errors import ArtifactError, SidkitError
-from sidkit.training import Monitor, fit, resolve_device
+from sidkit.training import Monitor, fit, resolve_device, weights_version
 from sidkit.training.checkpoint import load_weights, save_weights
 from sidkit.types import Ragged, SIDTable
 from sidkit_grid.api import SIDVocab
@@ -164,9 +164,10 @@ class IntRRGenerator:
 
     # -- decoding interface --------------------------------------------------------------
     def item_table(self, sids: SIDTable) -> torch.Tensor:
-        """``[n_items, d]`` item vectors, cached per SID table and parameter version."""
+        """``[n_items, d]`` item vectors, cached per SID table and weights version
+        (:func:`sidkit.training.weights_version`: any optimizer step or in-place write)."""
         model = self._require_model()
-        key = (sids, tuple(p._version for p in model.parameters()), self.device)
+        key = (sids, weights_version(model), self.device)
         if self._table is None or self._table[0][0] is not sids or self._table[0][1:] != key[1:]:
             self.check(sids, f"generator {self.name}")
             codes = torch.from_numpy(np.ascontiguousarray(sids.codes, dtype=np.int64)).to(self.device)
