@@ -31,8 +31,7 @@ def continual(scenario: Path, out: Path | None, overrides: tuple[str, ...]) -> N
         cells = "".join(f"{row[f'recall@{k}']['mean']:10.4f}{row[f'ndcg@{k}']['mean']:10.4f}" for k in ks)
         click.echo(policy.ljust(20) + cells + f"  {row['delta_flops']:.3g}")
     base = report.get("baselines") or {}
-    for name in ("markov", "mostpop") if base else ():
-        metric = "hr" if f"{name}/hr@{ks[0]}" in base else "recall"
-        cells = "".join(f"{base[f'{name}/{metric}@{k}']['mean']:10.4f}{base[f'{name}/ndcg@{k}']['mean']:10.4f}" for k in ks)
+    for name in ("markov", "mostpop") if base else ():  # both protocols report recall (= HR in periods)
+        cells = "".join(f"{base[f'{name}/recall@{k}']['mean']:10.4f}{base[f'{name}/ndcg@{k}']['mean']:10.4f}" for k in ks)
         click.echo(f"{name}/".ljust(20) + cells)
     click.echo(f"report: {out / 'report.md'}")
