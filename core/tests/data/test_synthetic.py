@@ -120,8 +120,11 @@ def _same_topic_share(ds, topics, moved, after: bool) -> float:
     return float(np.mean(topics[a] == topics[b]))
 
 
-def test_moved_items_change_their_collaborative_neighbourhood_at_the_drift():
-    ds = load_dataset("synthetic", n_users=1500, n_items=300, n_topics=6, item_drift=0.2, follow=0.7, drift_at=0.5)
+@pytest.mark.parametrize("activity", ["burst", "spread"])
+def test_moved_items_change_their_collaborative_neighbourhood_at_the_drift(activity):
+    ds = load_dataset(
+        "synthetic", n_users=1500, n_items=300, n_topics=6, item_drift=0.2, follow=0.7, drift_at=0.5, activity=activity
+    )
     before, after, moved = ds.meta["planted_topics"], ds.meta["planted_topics_after"], ds.meta["moved_items"]
     assert len(moved) == 60 and np.array_equal(np.flatnonzero(before != after), np.sort(moved))
     # titles still name the old topic: content cannot see the move
@@ -140,3 +143,28 @@ def test_new_items_appear_only_after_their_release():
     assert np.isin(new, i.item).sum() >= 15  # released items do get interactions
     late = i.timestamp >= ds.meta["drift_time"]
     assert not np.isin(i.item[~late], new).any()
+
+
+def _blocks_per_user(ds, n_blocks: int = 10) -> np.ndarray:
+    """How many of ``n_blocks`` equal-count time blocks each user has an interaction in."""
+    i = ds.interactions
+    block = np.minimum(np.argsort(np.argsort(i.timestamp, kind="stable")) * n_blocks // len(i.timestamp), n_blocks - 1)
+    pairs = np.unique(np.stack([i.user, block]), axis=1)
+    return np.bincount(pairs[0], minlength=ds.n_users)
+
+
+def test_spread_activity_puts_most_users_in_most_time_blocks():
+    """Burst users are active a few weeks, so a time block holds a small share of them;
+    spread users span the time line (what continual scenarios need to test many users)."""
+    small = dict(n_users=600, n_items=300, n_topics=6, seq_len_min=10, seq_len_max=30)
+    burst, spread = load_dataset("synthetic", **small), load_dataset("synthetic", activity="spread", **small)
+    assert len(burst.interactions) == len(spread.interactions)  # same sequences' lengths
+    assert np.median(_blocks_per_user(burst)) <= 2
+    assert np.median(_blocks_per_user(spread)) >= 8
+    days = (spread.interactions.timestamp - spread.interactions.timestamp.min()) / 86_400
+    assert days.max() < 790 and np.all(np.diff(spread.interactions.timestamp)[np.diff(spread.interactions.user) == 0] >= 0)
+
+
+def test_activity_must_be_burst_or_spread():
+    with pytest.raises(ValueError, match="activity must be one of 'burst', 'spread', got 'spred'"):
+        load_dataset("synthetic", activity="spred")

@@ -15,6 +15,10 @@ collaborative neighbourhood (its successor cycle and popularity list; titles kee
 topic's words), and a share ``new_items`` of the items exist only from a release day after
 it. ``meta["planted_topics_after"]``, ``meta["moved_items"]`` and ``meta["release_day"]``
 record what was planted.
+
+``activity = "spread"`` (default ``"burst"``: a user's steps a few days apart, so a user is
+active for a few weeks) spreads each user's steps over the whole time line instead, so that
+every time block holds most users: continual scenarios then test many users per block.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ...config.validators import at_least, between
+from ...config.validators import at_least, between, one_of
 from ..model import Dataset
 from .build import RawInteractions, build_dataset
 from .options import LoadOptions
@@ -69,6 +73,8 @@ MAX_TOPICS = 2000
 TIE_SHARE = 0.2  # share of steps on the same day as the previous one
 START = 1_577_836_800  # 2020-01-01 UTC
 DAY = 86_400
+ACTIVITY = ("burst", "spread")
+HORIZON = 790  # days: burst users start within 730 days and stay a few weeks; spread users span it
 
 
 @attrs.frozen(kw_only=True)
@@ -87,6 +93,7 @@ class SyntheticConfig(LoadOptions):
     item_drift: float = attrs.field(default=0.0, validator=between(0.0, 1.0))
     new_items: float = attrs.field(default=0.0, validator=between(0.0, 0.9))
     drift_at: float = attrs.field(default=0.6, validator=between(0.0, 1.0))
+    activity: str = attrs.field(default="burst", validator=one_of(ACTIVITY))
     seed: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -178,6 +185,19 @@ def _drifted(
     return moved, after, regroup(order), regroup(popularity)
 
 
+def _step_days(cfg: SyntheticConfig, lengths: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    """Every step's day: ``gaps`` after a start day within 730 days (``"burst"``), or sorted
+    uniform days over the whole time line (``"spread"``)."""
+    if cfg.activity == "spread":
+        rng = np.random.default_rng([cfg.seed, 5])
+        return np.concatenate([np.sort(rng.integers(0, HORIZON, size=n)) for n in lengths])
+    first = np.cumsum(lengths) - lengths
+    starts = np.random.default_rng([cfg.seed, 2]).integers(0, 730, size=cfg.n_users)
+    g = gaps.copy()
+    g[first] = starts
+    return np.cumsum(g) - np.repeat(np.cumsum(g)[first] - starts, lengths)
+
+
 def _generate(cfg: SyntheticConfig) -> tuple[list[list[int]], np.ndarray, np.ndarray, list[dict[str, Any]], dict[str, Any]]:
     """Item sequences, their days, each item's topic, each item's fields and what item-side
     drift planted."""
@@ -203,12 +223,9 @@ def _generate(cfg: SyntheticConfig) -> tuple[list[list[int]], np.ndarray, np.nda
 
     planted: dict[str, Any] = {}
     step_day = after_drift = release = None
-    if cfg.item_side_drift:  # every step's day is known before its item is drawn
-        starts = np.random.default_rng([cfg.seed, 2]).integers(0, 730, size=cfg.n_users)
-        first = np.cumsum(lengths) - lengths
-        g = gaps.copy()
-        g[first] = starts
-        step_day = np.cumsum(g) - np.repeat(np.cumsum(g)[first] - starts, lengths)
+    if cfg.item_side_drift or cfg.activity == "spread":  # every step's day is known before its item is drawn
+        step_day = _step_days(cfg, lengths, gaps)
+    if cfg.item_side_drift:
         drift_day = float(np.quantile(step_day, cfg.drift_at))
         after_drift = step_day >= drift_day
         moved, after, order_after, popularity_after = _drifted(cfg, topic, order, popularity)
