@@ -120,7 +120,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", help="run.device: auto (default), cpu, cuda, ...")
     p.add_argument("--out", type=Path, default=Path("runs/reproduce-diger"))
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every run")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every run (before the row's own generator keys)")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
@@ -186,10 +186,13 @@ def generator_table(base: dict[str, Any], variant: str, registry: Any) -> dict[s
 
 
 def run_config(base: dict[str, Any], variant: str, seed: int, args: argparse.Namespace, registry: Any) -> dict[str, Any]:
-    raw = copy.deepcopy(base)
+    """The row's config. ``--set`` applies to the shared config before the row's generator
+    table is built, so a ``diger``-only key (``generator.noise``, a tokenizer param group)
+    does not reach the two-stage ``tiger``, and a row's own keys win over ``--set``."""
+    raw = apply_sets(copy.deepcopy(base), args)
     set_run_options(raw, seed, args)
-    raw["generator"] = generator_table(base, variant, registry)
-    return apply_sets(raw, args)
+    raw["generator"] = generator_table(raw, variant, registry)
+    return raw
 
 
 def runs_of(args: argparse.Namespace) -> list[tuple[str, str, int]]:
