@@ -771,6 +771,20 @@ class TestRunnerBuild:
         # the resolved config is not changed: it still has the scenario file's epochs
         assert cfg.components["generator"].config.train.epochs == raw["generator"]["train"]["epochs"] != 2
 
+    def test_finetune_lr_sets_the_fine_tunes_rate_and_nothing_else(self, raw, registry, tmp_path):
+        runner = ContinualRunner(resolve_scenario(raw, registry), tmp_path, registry=registry)
+        assert set(runner._finetune_train()) == {"scheduler"}  # default: the generator's own rate
+        raw["scenario"]["finetune_lr"] = 2e-4
+        cfg = resolve_scenario(raw, registry)
+        runner = ContinualRunner(cfg, tmp_path, registry=registry)
+        gen = runner._build(cfg.components["generator"], epochs=2, **runner._finetune_train())
+        own = cfg.components["generator"].config.train.optim
+        assert gen.config.train.scheduler.name == "constant"
+        assert (gen.config.train.optim.lr, own.lr) == (pytest.approx(2e-4), pytest.approx(2e-3))  # Base keeps its rate
+        assert gen.config.train.optim.weight_decay == own.weight_decay
+        raw["scenario"]["finetune_lr"] = 0
+        assert "scenario.finetune_lr: finetune_lr must be > 0" in str(config_error(raw, registry))
+
     def test_build_without_train_section_errors(self, raw, registry, tmp_path):
         cfg = resolve_scenario(raw, registry)
         runner = ContinualRunner(cfg, tmp_path, registry=registry)
@@ -812,7 +826,7 @@ class TestRefreshMode:
         table = cfg.to_dict()
         later = (
             "seeds", "refresh", "refresh_epochs", "pilot_epochs", "multi_step_end", "protocol", "first_share", "n_periods",
-            "generator_modes", "finetune_patience", "refresh_data", "reference_policy",
+            "generator_modes", "finetune_patience", "refresh_data", "reference_policy", "finetune_lr",
         )
         before = {k: v for k, v in table["scenario"].items() if k not in later}
         # what a scenario fingerprint was before the keys existed: cached seeds stay valid

@@ -29,7 +29,7 @@ from sidkit.config import (
     unstructure,
 )
 from sidkit.config.schema import unknown_sections
-from sidkit.config.validators import at_least, one_of
+from sidkit.config.validators import at_least, greater_than, one_of
 from sidkit.errors import ConfigError, ConfigIssue, did_you_mean
 
 __all__ = [
@@ -104,7 +104,9 @@ class ScenarioSection:
     ``max_len``: history items (context) of evaluation and fine-tuning samples.
     ``seeds``: every seed repeats the whole scenario. ``policies``: the rows to run
     (``Base`` is always reported). ``finetune_epochs``: the fixed fine-tuning budget of
-    every FT policy (optimizer re-initialised, constant learning rate).
+    every FT policy (optimizer re-initialised, constant learning rate). ``finetune_lr``: that
+    constant learning rate (default: the generator's ``[generator.train.optim] lr``; a model
+    that ended a cosine schedule near 0 is thrown off by its peak rate, see the doc page).
     ``full_epochs``: epochs of ``Full`` (default: the epoch Base's validation selected).
     ``ks``: cutoffs of Recall/NDCG on the test block (ranked ``max(ks)`` deep).
     ``valid_beam_width``: beam width (and ranking depth) of Base's epoch selection.
@@ -142,6 +144,7 @@ class ScenarioSection:
     seeds: list[int] = attrs.field(factory=lambda: [0], validator=_int_list)
     policies: list[str] = attrs.field(factory=lambda: [*DEFAULT_UPDATERS, "Full"])
     finetune_epochs: int = attrs.field(default=1, validator=at_least(1))
+    finetune_lr: float | None = attrs.field(default=None, validator=attrs.validators.optional(greater_than(0.0)))
     full_epochs: int | None = attrs.field(default=None, validator=at_least(1))
     ks: list[int] = attrs.field(factory=lambda: [10, 100, 500], validator=_positive_list)
     valid_beam_width: int = attrs.field(default=50, validator=at_least(1))

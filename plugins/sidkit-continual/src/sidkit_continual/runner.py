@@ -203,6 +203,18 @@ class ContinualRunner(PeriodsProtocol):
         self._stage(generator_stage(label.replace("/", "-"), "", generator, state.sids, ctx), label)
         return generator
 
+    def _finetune_train(self) -> dict[str, Any]:
+        """The ``[generator.train]`` changes every fine-tune shares: a constant schedule, at
+        ``finetune_lr`` when it is set."""
+        changes: dict[str, Any] = {"scheduler": _constant_schedule()}
+        if self.sc.finetune_lr is not None:
+            choice = self.config.components["generator"]
+            optim = getattr(getattr(choice.config, "train", None), "optim", None)
+            if optim is None:
+                raise SidkitError(f"scenario.finetune_lr: generator {choice.name} has no [generator.train.optim] settings")
+            changes["optim"] = attrs.evolve(optim, lr=self.sc.finetune_lr)
+        return changes
+
     def _block_split(self, space: ItemSpace, target_rows: np.ndarray, context_rows: np.ndarray | None = None) -> SplitData:
         return training_split(self.dataset, target_rows, space, context_rows=context_rows, max_len=self.sc.max_len)
 
@@ -309,7 +321,7 @@ class ContinualRunner(PeriodsProtocol):
                 validate = self._meter.excluded(self._validator(state, validation, self._decoder(sc.valid_beam_width), seed, valid_space))
             state.generator = self._fit(
                 state, finetune_split(space), seed, label, warm=prev.generator, validate=validate,
-                epochs=self.finetune_epochs, early_stopping_patience=sc.finetune_patience, scheduler=_constant_schedule(),
+                epochs=self.finetune_epochs, early_stopping_patience=sc.finetune_patience, **self._finetune_train(),
             )
         refresh_cost = 0 if keeps else (fresh.encoder_flops + self._meter.get(f"{label}/adapt") if adapted is not None else fresh.flops)
         return state, report, self._meter.get(label) + refresh_cost
@@ -369,7 +381,7 @@ class ContinualRunner(PeriodsProtocol):
         if content is not None:
             cumulative["TIGER-FT"] = meter.get("content/sids") + meter.get("content/generator")
 
-        ft = dict(epochs=self.finetune_epochs, early_stopping_patience=0, scheduler=_constant_schedule())
+        ft = dict(epochs=self.finetune_epochs, early_stopping_patience=0, **self._finetune_train())
         needs_refresh = "Full" in sc.policies or any(c.name != "keep" for c in self.config.updaters.values())
         steps = []
         refresh = None  # the last refresh: the next one's warm start and epoch budget
@@ -489,7 +501,7 @@ class ContinualRunner(PeriodsProtocol):
         score = meter.excluded(self._validator(state, self._examples(np.concatenate([rows, adapt]), scored), decoder, seed))
         tuned = self._fit(
             state, self._block_split(state.space, adapt, rows), seed, "pilot/finetune", warm=state.generator, validate=score,
-            epochs=sc.pilot_epochs, early_stopping_patience=0, scheduler=_constant_schedule(),
+            epochs=sc.pilot_epochs, early_stopping_patience=0, **self._finetune_train(),
         )
         epochs = self._selected_epochs(tuned)
         monitor = getattr(tuned.config, "monitor", None)
@@ -572,7 +584,7 @@ class ContinualRunner(PeriodsProtocol):
 _LATER_KEYS = {
     "refresh": "scratch", "refresh_epochs": None, "pilot_epochs": 0, "multi_step_end": 0,
     "protocol": "blocks", "first_share": 0.6, "n_periods": 4, "generator_modes": {}, "finetune_patience": 0,
-    "refresh_data": "cumulative",
+    "refresh_data": "cumulative", "finetune_lr": None,
 }
 #: scenario keys that change only the report, never a seed's result
 _REPORT_KEYS = ("seeds", "reference_policy")
