@@ -207,12 +207,8 @@ class ContinualRunner(PeriodsProtocol):
         """The ``[generator.train]`` changes every fine-tune shares: a constant schedule, at
         ``finetune_lr`` when it is set."""
         changes: dict[str, Any] = {"scheduler": _constant_schedule()}
-        if self.sc.finetune_lr is not None:
-            choice = self.config.components["generator"]
-            optim = getattr(getattr(choice.config, "train", None), "optim", None)
-            if optim is None:
-                raise SidkitError(f"scenario.finetune_lr: generator {choice.name} has no [generator.train.optim] settings")
-            changes["optim"] = attrs.evolve(optim, lr=self.sc.finetune_lr)
+        if (lr := self.sc.finetune_lr) is not None:
+            changes["optim"] = lambda train: attrs.evolve(train.optim, lr=lr)  # resolved by _with_train
         return changes
 
     def _block_split(self, space: ItemSpace, target_rows: np.ndarray, context_rows: np.ndarray | None = None) -> SplitData:
@@ -607,13 +603,15 @@ def scenario_fingerprint(config: ScenarioConfig) -> str:
 def _with_train(config: Any, changes: dict[str, Any]) -> Any:
     """``config`` with ``changes`` applied to its ``train`` table, or to the one nested
     component config that has one (e.g. ``content+collab``'s collaborative encoder under
-    ``collaborative.config``); ``None`` when there is none or more than one."""
+    ``collaborative.config``); ``None`` when there is none or more than one. A callable
+    change is called with the ``train`` table found and gives the value."""
     if not attrs.has(type(config)):
         return None
     fields = attrs.fields_dict(type(config))
     train = getattr(config, "train", None) if "train" in fields else None
     if train is not None and attrs.has(type(train)):
-        return attrs.evolve(config, train=attrs.evolve(train, **changes))
+        values = {k: v(train) if callable(v) else v for k, v in changes.items()}
+        return attrs.evolve(config, train=attrs.evolve(train, **values))
     found = []
     for name in fields:
         value = getattr(config, name)
