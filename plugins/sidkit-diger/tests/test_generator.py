@@ -60,8 +60,13 @@ def test_returned_sids_are_the_argmin_of_the_saved_state_and_survive_reload(toy,
     assert np.array_equal(a, b)
     report = json.loads((tmp_path / "work" / "diger.json").read_text())["epochs"]
     assert [r["epoch"] for r in report] == [1, 2, 3]
-    keys = {"drift_incremental", "drift_cumulative", "agreement", "hot_share", "used", "perplexity", "sigma"}
+    keys = {"drift_incremental", "drift_cumulative", "agreement", "hot_share", "used", "perplexity", "sigma",
+            "changed_per_level_cumulative", "prefix_ari_cumulative"}  # fmt: skip
     assert keys <= set(report[0]) and report[0]["drift_cumulative"] == report[0]["drift_incremental"]
+    kept = report[[r["ndcg@10"] for r in gen.history].index(best)]  # the epoch whose SIDs fit returned
+    levels = gen.tokenizer_module.levels  # the semantic levels (the conflict level is not compared)
+    assert kept["changed_per_level_cumulative"] == [float((sids.codes[:, lv] != out.codes[:, lv]).mean()) for lv in range(levels)]
+    assert len(kept["prefix_ari_cumulative"]) == levels and all(-1.0 <= a <= 1.0 for a in kept["prefix_ari_cumulative"])
     assert sorted(p.name for p in (tmp_path / "work" / "heatmaps").iterdir()) == [
         f"epoch-{e:03d}.png" for e in range(4)
     ]

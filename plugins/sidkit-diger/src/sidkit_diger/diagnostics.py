@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from sidkit.artifacts import write_json
 
-__all__ = ["level_usage", "epoch_diagnostics", "write_report", "write_heatmap"]
+__all__ = ["level_usage", "adjusted_rand", "sid_change", "epoch_diagnostics", "write_report", "write_heatmap"]
 
 REPORT = "diger.json"
 
@@ -28,6 +28,50 @@ def level_usage(codes: np.ndarray, codebook_size: int) -> tuple[np.ndarray, list
     return counts, used, perplexity
 
 
+def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
+    """Adjusted Rand index of two labelings of the same items: 1 when they group the items
+    alike whatever the label names (a relabeling scores 1), about 0 for unrelated groupings."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"adjusted_rand needs two labelings of the same items, got shapes {a.shape} and {b.shape}")
+    if len(a) < 2:
+        return 1.0
+    _, ai = np.unique(a, return_inverse=True)
+    _, bi = np.unique(b, return_inverse=True)
+    _, joint = np.unique(ai * (bi.max() + 1) + bi, return_counts=True)
+
+    def pairs(counts: np.ndarray) -> float:
+        c = counts.astype(np.float64)
+        return float((c * (c - 1) / 2).sum())
+
+    both, rows, cols = pairs(joint), pairs(np.bincount(ai)), pairs(np.bincount(bi))
+    expected = rows * cols / (len(a) * (len(a) - 1) / 2)
+    top = (rows + cols) / 2
+    return 1.0 if top == expected else (both - expected) / (top - expected)
+
+
+def _prefix_labels(codes: np.ndarray, depth: int) -> np.ndarray:
+    return np.unique(codes[:, :depth], axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def sid_change(before: np.ndarray, after: np.ndarray, levels: int) -> dict[str, list[float]]:
+    """How ``[n, L]`` SIDs changed over the first ``levels`` columns: the share of items whose
+    code changed at each level (``changed_per_level``), and per prefix depth 1..levels the
+    adjusted Rand index of the two prefix groupings (``prefix_ari``). A relabeling of codes
+    changes every item's code but keeps the ARI at 1; re-grouping the items lowers it."""
+    before, after = np.asarray(before)[:, :levels], np.asarray(after)[:, :levels]
+    if before.shape != after.shape:
+        raise ValueError(f"sid_change needs SIDs of the same items, got shapes {before.shape} and {after.shape}")
+    return {
+        "changed_per_level": [
+            float((before[:, lv] != after[:, lv]).mean()) if len(after) else 0.0 for lv in range(levels)
+        ],
+        "prefix_ari": [
+            adjusted_rand(_prefix_labels(before, d), _prefix_labels(after, d)) for d in range(1, levels + 1)
+        ],
+    }
+
+
 def epoch_diagnostics(
     previous: np.ndarray, current: np.ndarray, initial: np.ndarray, levels: int, codebook_size: int,
     stats: dict[str, float], sigma: list[float],
@@ -40,6 +84,7 @@ def epoch_diagnostics(
     return {
         "drift_incremental": float((previous != current).any(1).mean()) if len(current) else 0.0,
         "drift_cumulative": float((initial != current).any(1).mean()) if len(current) else 0.0,
+        **{f"{key}_cumulative": value for key, value in sid_change(initial, current, levels).items()},
         "agreement": stats["agree"] / seen,
         "hot_share": stats["hot"] / seen,
         "collisions": int(len(current) - len(np.unique(current, axis=0))),
