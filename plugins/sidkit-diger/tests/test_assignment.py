@@ -197,3 +197,22 @@ def test_ste_updates_only_the_codes_some_item_selected():
     # the soft update under Gumbel reaches codes nobody selected (the contrast)
     grad, codes = _gen_backward("soft", noise="none", sigma_init=0.0)
     assert grad[1, np.setdiff1d(np.arange(8), codes[:, 1].numpy())].abs().sum() > 0
+
+
+def test_assignment_stays_float32_inside_a_bf16_autocast():
+    """``train.precision = "bf16"`` runs the joint model under autocast; a near-tie that bf16
+    products round together must still go to the nearer code (it is 2e-4 nearer here)."""
+    encoder = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    with torch.no_grad():
+        encoder[0].weight.copy_(torch.eye(4))
+        encoder[0].bias.zero_()
+    books = torch.zeros(1, 2, 4)
+    books[0, 0, 0], books[0, 1, 0] = 1.0, 1.001
+    q = JointTokenizer(encoder, books, AssignOptions(noise="none"), torch.zeros(1, 2, dtype=torch.long))
+    x = torch.tensor([[1.0006, 0.0, 0.0, 0.0]])
+    q.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        nearest = q.argmin_codes(x)
+        a = q(x)
+    assert nearest.tolist() == [[1]] and a.argmax.tolist() == [[1]]
+    assert a.y.dtype == torch.float32 and a.quantized.dtype == torch.float32

@@ -137,6 +137,12 @@ class JointTokenizer(nn.Module):
 
     # -- training ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> Assignment:
+        """See :meth:`_assign`; always in float32, also inside a bf16 autocast (``train.precision
+        = "bf16"``): in bf16 the distances of near-tied codes round together and flip the argmin."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._assign(x.float())
+
+    def _assign(self, x: torch.Tensor) -> Assignment:
         """Assign a batch of (transformed) inputs with exploration (training) or plainly
         (eval: argmax, no noise, the FrqUD frequencies left alone).
 
@@ -196,7 +202,12 @@ class JointTokenizer(nn.Module):
     # -- inference -------------------------------------------------------------------------
     @torch.no_grad()
     def argmin_codes(self, x: torch.Tensor, rows: int = ASSIGN_ROWS) -> torch.Tensor:
-        """``[n, L]`` nearest-code paths of (transformed) inputs, ``rows`` at a time."""
+        """``[n, L]`` nearest-code paths of (transformed) inputs, ``rows`` at a time, in float32
+        whatever autocast is active (validation runs inside the training loop's)."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._argmin_codes(x.float(), rows)
+
+    def _argmin_codes(self, x: torch.Tensor, rows: int) -> torch.Tensor:
         out = []
         for s in range(0, len(x), rows):
             r = self.encoder(x[s : s + rows])
