@@ -351,6 +351,20 @@ def test_periods_protocol_tests_every_user_of_every_period(periods_run):
     assert "markov/" in (out / "report.md").read_text()
 
 
+def test_base_has_markov_and_mostpop_fitted_on_period_0_beside_it(periods_run):
+    """Base is tested on period 0's test targets; the report puts Markov and MostPop, fitted on
+    period 0's other interactions and ranking its items, on the same examples."""
+    out, report, seed, _ = periods_run
+    base = seed["base_test"]
+    assert 0 < base["markov/hr@20"] <= 1 and 0 < base["mostpop/hr@20"] <= 1
+    assert base["markov/hr@5"] <= base["markov/hr@20"] and base["mostpop/ndcg@20"] <= base["mostpop/hr@20"]
+    assert report["base_test"]["markov/hr@20"]["mean"] == pytest.approx(base["markov/hr@20"])
+    text = (out / "report.md").read_text()
+    section = text.split("## Base on period 0's test targets")[1].split("##")[0]
+    assert f"| Base | {base['hr@5']:.4f} |" in section
+    assert f"| `markov/` | {base['markov/hr@5']:.4f} |" in section and "| `mostpop/` |" in section
+
+
 def test_generator_modes_and_adapter_compute_accounting(periods_run):
     """A frozen generator trains nothing (ΔFLOPs = the SID refresh); an adapter is charged
     the encoder refresh, its adaptation and its fine-tune, never the tokenizer re-fit it skipped;

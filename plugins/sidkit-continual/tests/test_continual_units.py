@@ -664,6 +664,14 @@ class TestBuildReport:
         write_report(tmp_path, report, config)
         assert "markov/" not in (tmp_path / "report.md").read_text()
 
+    def test_a_seed_cached_before_base_baselines_leaves_them_out_of_the_summary(self):
+        from sidkit_continual.report import _baseline_summary
+
+        new = {"hr@10": 0.4, "markov/hr@10": 0.5}
+        summary = _baseline_summary([new, {"hr@10": 0.2}])
+        assert sorted(summary) == ["hr@10"] and summary["hr@10"]["mean"] == pytest.approx(0.3)
+        assert _baseline_summary([new, new])["markov/hr@10"]["seeds"] == [0.5, 0.5]
+
     def test_write_report(self, tmp_path):
         from sidkit_continual.report import write_report
 

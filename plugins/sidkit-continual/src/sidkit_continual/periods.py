@@ -102,6 +102,7 @@ class PeriodsProtocol:
         full_epochs = sc.full_epochs or self._selected_epochs(base.generator)
         base_flops = meter.get("base/sids") + meter.get("base/generator")
         base_test = self._evaluate(base, split0.test, decoder, k, seed, space=space)
+        base_test.update(self._baselines(roles["before_test"], split0.test, k, space))  # Base's own comparators
         log.info("seed %d: Base trained on period 0 (%d items), test hr@%d %.4f", seed, len(space), k, base_test[f"hr@{k}"])
         states: dict[str, PolicyState] = {p: base for p in self.config.updaters}
         cumulative = {p: base_flops for p in self.config.updaters}

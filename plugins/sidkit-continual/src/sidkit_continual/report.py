@@ -77,7 +77,9 @@ def _period_means(rows_per_period: list[dict[str, dict[str, Any]]]) -> dict[str,
 
 
 def _baseline_summary(per_seed: list[dict[str, float]]) -> dict[str, Any]:
-    return {m: _summary([float(b[m]) for b in per_seed]) for m in per_seed[0]}
+    """Mean ± std over seeds of every metric all seeds have (a seed cached by an older
+    version may lack some)."""
+    return {m: _summary([float(b[m]) for b in per_seed]) for m in per_seed[0] if all(m in b for b in per_seed)}
 
 
 def build_report(results: list[dict[str, Any]], config: Any, pilot: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -176,6 +178,17 @@ def _steps_table(report: dict[str, Any], where: str, policies: list[str], main: 
     return lines
 
 
+def _base_lines(base: dict[str, Any], ks: list[int]) -> list[str]:
+    """Base's test row on period 0, with Markov and MostPop fitted on period 0 beside it
+    (seeds run before they were computed have no baseline rows)."""
+    lines = ["| model | " + " | ".join(f"HR@{k} | N@{k}" for k in ks) + " |", "|---|" + "---|---|" * len(ks)]
+    for name, prefix in (("Base", ""), ("`markov/`", "markov/"), ("`mostpop/`", "mostpop/")):
+        keys = [f"{prefix}{m}@{k}" for k in ks for m in ("hr", "ndcg")]
+        if all(key in base for key in keys):
+            lines.append(f"| {name} | " + " | ".join(f"{base[key]['mean']:.4f}" for key in keys) + " |")
+    return lines
+
+
 def _periods_markdown(report: dict[str, Any], config: Any) -> str:
     ks = sorted(config.scenario.ks)
     main, final = report["metric"], report["policies"]
@@ -203,6 +216,7 @@ def _periods_markdown(report: dict[str, Any], config: Any) -> str:
         wc = [f"{row[x]['mean']:.4f}" if x in row and row.get(f"n_{x.split('/')[0]}", 1) else "–" for x in (warm, cold)]
         lines.append(f"| {policy} | " + " | ".join(cells + wc) + f" | {_flops(row['delta_flops'])} | {_flops(row['train_flops'])} |")
     lines += _baseline_rows(report["baselines"], ks, ("hr", "ndcg"), 4)
+    lines += ["", "## Base on period 0's test targets", "", *_base_lines(report["base_test"], ks)]
     lines += ["", f"## {main} per period", ""] + _steps_table(report, "period", policies, main)
     lines += ["", f"## Paired two-sided Wilcoxon on {main} averaged over periods (pairs = seeds)", "", "| a | b | mean(a − b) | p |", "|---|---|---|---|"]
     for t in report["wilcoxon"]:
