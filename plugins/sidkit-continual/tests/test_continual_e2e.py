@@ -351,6 +351,26 @@ def test_periods_protocol_tests_every_user_of_every_period(periods_run):
     assert "markov/" in (out / "report.md").read_text()
 
 
+def test_another_finetune_rate_reuses_base_and_redoes_every_update(periods_run, tmp_path):
+    """A sweep over what follows Base reuses Base's stages (encoder, tokenizer, generator) and
+    recomputes every stage after it; Base's test metrics come out the same."""
+    import shutil
+
+    from sidkit_continual.runner import run_continual
+
+    out, _, seed, registry = periods_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    scenario = out.parent / "scenario.toml"
+    changed = tmp_path / "scenario.toml"
+    changed.write_text(scenario.read_text().replace("[scenario]\n", "[scenario]\nfinetune_lr = 1e-4\n"))
+    run_continual(changed, copy, registry=registry)
+    reused = json.loads((copy / "seeds" / "seed-0" / "run.json").read_text())["reused"]
+    assert {name for name, again in reused.items() if again} == {"base-encoder", "base-tokenizer", "base-generator"}
+    assert len(reused) > 3
+    assert json.loads((copy / "seeds" / "seed-0.json").read_text())["result"]["base_test"] == seed["base_test"]
+
+
 def test_base_has_markov_and_mostpop_fitted_on_period_0_beside_it(periods_run):
     """Base is tested on period 0's test targets; the report puts Markov and MostPop, fitted on
     period 0's other interactions and ranking its items, on the same examples."""

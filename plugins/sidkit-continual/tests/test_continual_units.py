@@ -857,6 +857,27 @@ class TestRefreshMode:
         raw["scenario"]["multi_step_end"] = 0
         assert scenario_fingerprint(resolve_scenario(raw, registry)) != rq2
 
+    def test_base_fingerprint_ignores_what_only_follows_base(self, raw, registry):
+        """Base's stages are reused across a sweep over fine-tuning, policies and refreshes,
+        and not across anything Base trains with."""
+        from sidkit_continual.runner import base_fingerprint
+
+        base = base_fingerprint(resolve_scenario(raw, registry))
+        for key, value in (("finetune_lr", 1e-4), ("finetune_epochs", 7), ("finetune_patience", 2), ("full_epochs", 3),
+                           ("refresh", "warm"), ("refresh_epochs", 4), ("seeds", [3]), ("policies", ["FT-old"])):
+            changed = copy.deepcopy(raw)
+            changed["scenario"][key] = value
+            assert base_fingerprint(resolve_scenario(changed, registry)) == base, key
+        changed = copy.deepcopy(raw)
+        changed["updaters"] = {"FT-old": {"name": "keep"}}
+        changed["scenario"]["policies"] = ["FT-old"]
+        assert base_fingerprint(resolve_scenario(changed, registry)) == base
+        for section, key, value in (("scenario", "n_blocks", 7), ("scenario", "max_len", 5), ("generator", "d_model", 16),
+                                    ("tokenizer", "codebook_size", 4), ("scenario", "count_flops", False)):
+            changed = copy.deepcopy(raw)
+            changed[section][key] = value
+            assert base_fingerprint(resolve_scenario(changed, registry)) != base, key
+
     def test_fingerprint_is_the_one_seeds_were_cached_with(self):
         """Pinned: the hash the runner computed in the core (``sidkit.continual``), so seed
         files cached before the move to this plugin are still reused. It depends on the
@@ -898,7 +919,7 @@ class TestRefreshMode:
             from sidkit.stages import RunDirectory
             from sidkit_continual.data import ItemSpace, encoder_split
 
-            r._meter, r._key = meter, "test"
+            r._meter, r._key, r._base_key = meter, "test", "test-base"
             split = encoder_split(r.dataset, rows, None if valid is None else block_eval_set(r.dataset, *valid, r.sc.max_len))
             with RunDirectory(tmp_path / label) as r._rd:
                 return r._sids(

@@ -120,9 +120,12 @@ class ContinualRunner(PeriodsProtocol):
     def _stage(self, stage: Stage, label: str | None) -> Any:
         """Run ``stage`` in the seed's run directory, its training FLOPs charged to
         ``label`` (a reused stage adds the FLOPs its ``stage.json`` recorded; ``None``: not
-        metered). Every stage of a seed depends on the whole scenario and the seed."""
+        metered). Every stage of a seed depends on the whole scenario and the seed, except
+        Base's (``base-*``), which leave out what only shapes the updates after Base
+        (:func:`base_fingerprint`), so a sweep over fine-tuning or policies reuses Base."""
         rd, meter = self._rd, self._meter
-        stage = attrs.evolve(stage, fingerprint=fingerprint("continual-stage", self._key, stage.name, self.finetune_epochs))
+        key = (self._base_key,) if stage.name.startswith("base-") else (self._key, self.finetune_epochs)
+        stage = attrs.evolve(stage, fingerprint=fingerprint("continual-stage", stage.name, *key))
         if label is None:
             return rd.run(stage)
         spent: dict[str, int] = {}
@@ -331,6 +334,7 @@ class ContinualRunner(PeriodsProtocol):
         self._meter = FlopMeter(self.sc.count_flops)
         self._shared_adapts = {}
         self._key = fingerprint(scenario_fingerprint(self.config), seed)
+        self._base_key = fingerprint(base_fingerprint(self.config), seed)
         with RunDirectory(self.out / "seeds" / f"seed-{seed}") as self._rd:
             result = self._run_periods(seed) if self.sc.protocol == "periods" else self._run_blocks(seed)
             self._rd.finish({"status": "done", "seed": seed, "reused": self._rd.reused, "timings_s": self._rd.timings})
@@ -584,6 +588,26 @@ _LATER_KEYS = {
 }
 #: scenario keys that change only the report, never a seed's result
 _REPORT_KEYS = ("seeds", "reference_policy")
+
+
+#: scenario keys that shape only what follows Base (its updates, fine-tunes, refreshes, Full)
+_AFTER_BASE_KEYS = (
+    "policies", "generator_modes", "finetune_epochs", "finetune_lr", "finetune_patience", "full_epochs",
+    "refresh", "refresh_epochs", "refresh_data",
+)
+
+
+def base_fingerprint(config: ScenarioConfig) -> str:
+    """What Base's stages (encoder, tokenizer, generator on the first blocks or period 0)
+    depend on: the resolved scenario without the seed list, the report keys, the keys that
+    shape only the updates after Base, the ``[updaters.*]`` tables and ``[content]``."""
+    table = config.to_dict()
+    table.pop("updaters", None)
+    table.pop("content", None)
+    table["scenario"] = {
+        k: v for k, v in table["scenario"].items() if k not in _REPORT_KEYS and k not in _AFTER_BASE_KEYS
+    }
+    return fingerprint("continual-base", table)
 
 
 def scenario_fingerprint(config: ScenarioConfig) -> str:
