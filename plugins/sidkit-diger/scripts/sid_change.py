@@ -18,21 +18,10 @@ import argparse
 import copy
 from pathlib import Path
 
-import numpy as np
 import torch
 from sidkit.artifacts import load_embeddings, load_sids
 from sidkit.errors import SidkitError
 from sidkit_diger.diagnostics import sid_change
-
-
-@torch.no_grad()
-def _argmin_codes(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    r, path = model.encoder(x), []
-    for book in model.codebooks:
-        c = torch.cdist(r, book).argmin(1)
-        path.append(c)
-        r = r - book[c]
-    return torch.stack(path, 1).numpy()
 
 
 @torch.no_grad()
@@ -43,13 +32,11 @@ def perturbed_change(run: Path, rel: float, seed: int = 0) -> list[float]:
 
     tok = load_run(run).tokenizer
     emb = load_embeddings(run / "encoder" / "embeddings.safetensors")
-    x = tok.transform(torch.from_numpy(np.ascontiguousarray(tok.input_matrix(emb), dtype=np.float32)))
-    base = _argmin_codes(tok.model, x)
-    noisy = copy.deepcopy(tok.model)
+    noisy = copy.deepcopy(tok)
     gen = torch.Generator().manual_seed(seed)
-    for p in noisy.parameters():
+    for p in noisy.model.parameters():
         p.add_(torch.randn(p.shape, generator=gen) * p.pow(2).mean().sqrt() * rel)
-    moved = _argmin_codes(noisy, x)
+    base, moved = tok.codes(emb), noisy.codes(emb)
     return [float((base[:, lv] != moved[:, lv]).mean()) for lv in range(base.shape[1])]
 
 
