@@ -3,8 +3,9 @@
 Two training steps, each timed with and without ``sidkit_continual.FlopMeter`` counting,
 the two modes taking turns on the same model in one process (medians of ``--steps``):
 
-- ``tokenizer``: an RQ-VAE-style step at DACT's tokenizer size (384-d input, MLP
-  512-256-128-64-32, 3 × 256 codes, batch 1024: nearest codes, VQ and commitment losses);
+- ``tokenizer``: a training step of sidkit-grid's ``RQVAE`` at DACT's tokenizer size (384-d
+  input, MLP 512-256-128-64-32 and its mirror decoder, 3 × 256 codes, batch 1024,
+  ``rqvae_loss``);
 - ``tiger``: a T5 step at the CPU examples' size (d 64, d_ff 256, 2 + 2 layers, 4 heads),
   64 windows of 84 context tokens and 4 target tokens.
 
@@ -24,24 +25,18 @@ from collections.abc import Callable
 import torch
 from _common import positive_int
 from sidkit_continual.flops import FlopMeter
-from torch import nn
 
 
 def _tokenizer_step() -> Callable[[], None]:
-    dims = [384, 512, 256, 128, 64, 32]
-    layers: list[nn.Module] = []
-    for a, b in zip(dims, dims[1:], strict=False):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    encoder, books = nn.Sequential(*layers[:-1]), nn.Parameter(torch.randn(3, 256, 32))
-    opt = torch.optim.Adam([*encoder.parameters(), books], 1e-3)
+    from sidkit_grid.api import RQVAE, rqvae_loss
+
+    model = RQVAE(384, [512, 256, 128, 64], 32, levels=3, codebook_size=256)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
     x = torch.randn(1682, 384)
 
     def step() -> None:
-        r, loss = encoder(x[torch.randint(0, len(x), (1024,))]), 0.0
-        for book in books:
-            e = book[torch.cdist(r, book).argmin(1)]
-            loss = loss + (e - r.detach()).pow(2).mean() + 0.25 * (r - e.detach()).pow(2).mean()
-            r = r - e.detach()
+        batch = x[torch.randint(0, len(x), (1024,))]
+        loss = rqvae_loss(batch, model(batch))["total"]
         opt.zero_grad()
         loss.backward()
         opt.step()

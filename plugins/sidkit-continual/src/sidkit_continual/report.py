@@ -181,11 +181,11 @@ def _steps_table(report: dict[str, Any], where: str, policies: list[str], main: 
 def _base_lines(base: dict[str, Any], ks: list[int]) -> list[str]:
     """Base's test row on period 0, with Markov and MostPop fitted on period 0 beside it
     (seeds run before they were computed have no baseline rows)."""
-    lines = ["| model | " + " | ".join(f"HR@{k} | N@{k}" for k in ks) + " |", "|---|" + "---|---|" * len(ks)]
-    for name, prefix in (("Base", ""), ("`markov/`", "markov/"), ("`mostpop/`", "mostpop/")):
-        keys = [f"{prefix}{m}@{k}" for k in ks for m in ("hr", "ndcg")]
-        if all(key in base for key in keys):
-            lines.append(f"| {name} | " + " | ".join(f"{base[key]['mean']:.4f}" for key in keys) + " |")
+    cells = [f"{base[f'{m}@{k}']['mean']:.4f}" for k in ks for m in ("hr", "ndcg")]
+    lines = ["| model | " + " | ".join(f"HR@{k} | N@{k}" for k in ks) + " |", "|---|" + "---|---|" * len(ks),
+             "| Base | " + " | ".join(cells) + " |"]  # fmt: skip
+    if all(f"{b}/{m}@{k}" in base for b in ("markov", "mostpop") for k in ks for m in ("hr", "ndcg")):
+        lines += _baseline_rows(base, ks, ("hr", "ndcg"), 0)
     return lines
 
 
