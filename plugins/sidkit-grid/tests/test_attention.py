@@ -4,6 +4,8 @@ applies, transformers' sdpa everywhere else, and nothing saved or fingerprinted 
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -150,3 +152,70 @@ def test_bf16_training_with_attn_dropout_zero_attends_in_float32():
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 gen.model(input_ids=tokens).logits.float().sum().backward()
         assert seen and set(seen) == {expected}, (attn_dropout, seen)
+
+
+def _block_mask(t: int, size: int) -> torch.Tensor:
+    position = torch.arange(t)
+    return (position[:, None] // size == position[None, :] // size) & (position[None, :] <= position[:, None])
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_block_attention_equals_full_attention_under_the_block_mask(with_bias):
+    from sidkit_grid.generators.attention import block_attention
+
+    g = torch.Generator().manual_seed(1)
+    t, size = 12, 4
+    q, k, v = (torch.randn(B, H, t, D, generator=g, requires_grad=True) for _ in range(3))
+    bias = torch.randn(1, H, t, t, generator=g, requires_grad=True) if with_bias else None
+    keep = _block_mask(t, size)
+    full_mask = torch.zeros(1, 1, t, t).masked_fill(~keep, float("-inf"))
+    if with_bias:
+        full_mask = full_mask + bias
+    full = F.scaled_dot_product_attention(q, k, v, attn_mask=full_mask, scale=1.0).transpose(1, 2)
+    ours = block_attention(q, k, v, size, bias, scaling=1.0)
+    torch.testing.assert_close(ours, full, rtol=1e-5, atol=1e-6)
+    leaves = [q, k, v] + ([bias] if with_bias else [])
+    weights = torch.randn(full.shape, generator=g)
+    want = torch.autograd.grad((full * weights).sum(), leaves)
+    got = torch.autograd.grad((ours * weights).sum(), leaves)
+    for name, a, b in zip("qkvb", got, want, strict=False):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=name)  # both float32: ~1e-6 from float64
+    with pytest.raises(ValueError, match="do not split into blocks of 5"):
+        block_attention(q, k, v, 5)
+
+
+def test_tiger_windows_train_through_block_attention_with_the_full_attentions_values():
+    """``tiger``'s every-position loss and gradients are those of the full ``[T, T]``
+    decoder self-attention under the block mask, and the block path is the one taken."""
+    import numpy as np
+    import sidkit_grid.generators.attention as attention
+    import sidkit_grid.generators.tiger as tiger
+    from seq_toys import random_sids
+    from sidkit.types import Ragged
+
+    sids = random_sids(20, sizes=(4, 4, 3))
+    gen = built("tiger", sids, windows="all", max_len=6)
+    gen.model.train()  # dropout 0: deterministic
+    train = Ragged.from_lists([[1, 5, 9, 2, 7], [3, 4, 0, 11, 12, 13, 14], [8, 19]])
+    windows = gen.training_samples(train, np.array([0, 1, 2]), None)
+    batch = gen.batch(sids, windows, np.arange(len(windows)))
+
+    def loss_and_grads():
+        gen.model.zero_grad()
+        loss = gen.loss(batch, reduction="sum")
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in gen.model.named_parameters() if p.grad is not None}
+
+    calls = []
+    real = attention.block_attention
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(attention, "block_attention", lambda *a, **kw: calls.append(a[0].shape) or real(*a, **kw))
+        blocked = loss_and_grads()
+    assert len(calls) == gen.config.decoder_layers and calls[0][2] % sids.n_levels == 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tiger, "decoder_blocks", lambda size: contextlib.nullcontext())
+        full = loss_and_grads()
+    torch.testing.assert_close(blocked[0], full[0], rtol=1e-5, atol=1e-5)
+    assert blocked[1].keys() == full[1].keys()
+    for name, grad in blocked[1].items():
+        torch.testing.assert_close(grad, full[1][name], rtol=1e-4, atol=1e-6, msg=name)

@@ -155,5 +155,6 @@ class DigerModel(nn.Module):
             decoder_inputs_embeds=decoder.reshape(n, length, -1),
             decoder_attention_mask=block_mask(n, length, levels, win.device),
             cross_distance=cross_distance(context, (width - 1 - cols).repeat_interleave(levels), levels),
+            decoder_block=levels,
         ).logits.float()
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)

@@ -19,6 +19,7 @@ sample of the same prefix. This is a different model from GRID's bidirectional e
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from transformers.modeling_outputs import Seq2SeqLMOutput
 from transformers.models.t5.modeling_t5 import T5Attention
 
 from ..configs.generators import TigerConfig
+from .attention import decoder_blocks
 from .base import SIDGenerator
 from .incremental import DecodeState, attend, mask_bias
 from .sequences import BOS, EOS, PAD, encoder_decoder_window_tokens, item_rank
@@ -82,7 +84,10 @@ class SIDT5(T5ForConditionalGeneration):
     ``inputs_embeds``, ``decoder_input_ids`` or ``decoder_inputs_embeds``), ``attention_mask``
     (``[n, 1, S, S]``, True = attend) masks the encoder's self-attention,
     ``decoder_attention_mask`` (``[n, 1, T, T]``) the decoder's, and ``cross_distance``
-    (``[n, T, S]``, −1 = not visible) gives each query's item distance to each key."""
+    (``[n, T, S]``, −1 = not visible) gives each query's item distance to each key, and
+    ``decoder_block`` (optional) says that ``decoder_attention_mask`` is :func:`block_mask`
+    with blocks of that many tokens, which the decoder's self-attention then computes block
+    by block (:func:`~.attention.decoder_blocks`)."""
 
     def __init__(self, config: T5Config):
         super().__init__(config)
@@ -99,7 +104,9 @@ class SIDT5(T5ForConditionalGeneration):
         bias = self.recency_bias[:, distance.clamp(0, self.recency_bias.shape[1] - 1)].movedim(0, 1)
         return bias.masked_fill((distance < 0)[:, None], torch.finfo(bias.dtype).min)
 
-    def forward(self, *args: Any, cross_distance: torch.Tensor | None = None, **kwargs: Any):
+    def forward(
+        self, *args: Any, cross_distance: torch.Tensor | None = None, decoder_block: int | None = None, **kwargs: Any
+    ):
         if cross_distance is None:
             return super().forward(*args, **kwargs)
         encoded = self.encoder(
@@ -107,14 +114,15 @@ class SIDT5(T5ForConditionalGeneration):
             inputs_embeds=kwargs.get("inputs_embeds"),
             attention_mask=kwargs["attention_mask"],
         )
-        decoded = self.decoder(
-            input_ids=kwargs.get("decoder_input_ids"),
-            inputs_embeds=kwargs.get("decoder_inputs_embeds"),
-            attention_mask=kwargs["decoder_attention_mask"],
-            encoder_hidden_states=encoded.last_hidden_state,
-            encoder_attention_mask=self.cross_bias(cross_distance),
-            use_cache=False,
-        ).last_hidden_state
+        with decoder_blocks(decoder_block) if decoder_block else contextlib.nullcontext():
+            decoded = self.decoder(
+                input_ids=kwargs.get("decoder_input_ids"),
+                inputs_embeds=kwargs.get("decoder_inputs_embeds"),
+                attention_mask=kwargs["decoder_attention_mask"],
+                encoder_hidden_states=encoded.last_hidden_state,
+                encoder_attention_mask=self.cross_bias(cross_distance),
+                use_cache=False,
+            ).last_hidden_state
         if self.config.scale_decoder_outputs:
             decoded = decoded * (self.model_dim**-0.5)
         return Seq2SeqLMOutput(logits=self.lm_head(decoded))
@@ -190,6 +198,7 @@ class TigerGenerator(SIDGenerator):
             decoder_input_ids=decoder_in,
             decoder_attention_mask=block_mask(len(targets), levels, levels, context.device),
             cross_distance=cross_distance(context, torch.zeros_like(targets[0]), self.vocab.n_levels),
+            decoder_block=levels,
         ).logits
 
     def window_batch(
@@ -209,6 +218,7 @@ class TigerGenerator(SIDGenerator):
             decoder_input_ids=decoder,
             decoder_attention_mask=block_mask(len(decoder), decoder.shape[1], levels, decoder.device),
             cross_distance=cross_distance(context, batch["visible"], levels),
+            decoder_block=levels,
         ).logits
 
     def encode_context(self, context: torch.Tensor) -> DecodeState:
