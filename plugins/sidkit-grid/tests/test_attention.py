@@ -5,6 +5,7 @@ applies, transformers' sdpa everywhere else, and nothing saved or fingerprinted 
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import pytest
 import torch
@@ -190,7 +191,6 @@ def test_tiger_windows_train_through_block_attention_with_the_full_attentions_va
     import numpy as np
     import sidkit_grid.generators.attention as attention
     import sidkit_grid.generators.tiger as tiger
-    from seq_toys import random_sids
     from sidkit.types import Ragged
 
     sids = random_sids(20, sizes=(4, 4, 3))
@@ -219,3 +219,33 @@ def test_tiger_windows_train_through_block_attention_with_the_full_attentions_va
     assert blocked[1].keys() == full[1].keys()
     for name, grad in blocked[1].items():
         torch.testing.assert_close(grad, full[1][name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_t5_feed_forward_skips_only_the_autocast_round_trip():
+    """``AutocastDense`` (every ``tiger`` feed-forward block) gives transformers' values and
+    gradients bit for bit, under bf16 autocast and in float32."""
+    from sidkit_grid.generators.tiger import AutocastDense
+    from transformers import T5Config
+    from transformers.models.t5.modeling_t5 import T5DenseActDense
+
+    sids = random_sids(20, sizes=(4, 4, 3))
+    gen = built("tiger", sids, windows="all", max_len=6)
+    dense = [m for m in gen.model.modules() if isinstance(m, T5DenseActDense)]
+    assert dense and all(type(m) is AutocastDense for m in dense)
+
+    theirs = T5DenseActDense(T5Config(d_model=16, d_ff=64, dropout_rate=0.0, feed_forward_proj="relu"))
+    ours = copy.deepcopy(theirs)
+    ours.__class__ = AutocastDense
+    x = torch.randn(3, 5, 16, generator=torch.Generator().manual_seed(0))
+    for autocast in (True, False):
+        outs, grads = [], []
+        for module in (theirs, ours):
+            module.zero_grad()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                out = module(x)
+            out.float().square().sum().backward()
+            outs.append(out)
+            grads.append([p.grad.clone() for p in module.parameters()])
+        assert outs[0].dtype == outs[1].dtype == (torch.bfloat16 if autocast else torch.float32)
+        assert torch.equal(outs[0], outs[1])
+        assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
